@@ -1,0 +1,52 @@
+# One Makefile for humans and CI. `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint typecheck unit simulator clean
+
+help:
+	@echo "make run        start the relay against the bundled simulator on http://127.0.0.1:8000"
+	@echo "make test       lint, type-check and run the whole test suite with coverage"
+	@echo "make simulator  run the simulator alone on 127.0.0.1:9000"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-run: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e '.[dev]'
+	@touch $@ $(VENV)/.installed-run
+
+# The local demo: no Azure account, no client auth, loopback only.
+run: export RELAY_UPSTREAM ?= simulator
+run: export RELAY_HOST ?= 127.0.0.1
+run: export RELAY_PORT ?= 8000
+run: $(VENV)/.installed-run
+	@echo "Relay on http://$(RELAY_HOST):$(RELAY_PORT) against the simulator."
+	@echo "Connect a WebSocket client to ws://$(RELAY_HOST):$(RELAY_PORT)/realtime"
+	$(BIN)/python -m app
+
+simulator: $(VENV)/.installed-run
+	$(BIN)/python -m app.simulator --host 127.0.0.1 --port 9000
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+unit: $(VENV)/.installed-dev
+	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage report
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov

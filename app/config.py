@@ -1,0 +1,269 @@
+"""The relay's configuration: one validated, frozen settings object.
+
+`Settings()` reads the environment (and an optional `.env` file) when it is
+built, which happens in the app factory or the launcher, never at import time.
+Every rule that can be checked before the first session is checked here, so a
+misconfigured relay refuses to start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import orjson
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.policy.dialect import Dialect, dialect_for_version
+
+__all__ = ["Settings", "describe_validation_error", "is_loopback_host"]
+
+DEFAULT_CLIENT_EVENTS = (
+    "session.update",
+    "input_audio_buffer.append",
+    "input_audio_buffer.commit",
+    "input_audio_buffer.clear",
+    "conversation.item.create",
+    "conversation.item.truncate",
+    "conversation.item.delete",
+    "response.create",
+    "response.cancel",
+)
+DEFAULT_RESPONSE_FIELDS = ("conversation", "metadata", "input", "output_modalities", "modalities")
+DEFAULT_COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _env(*names: str) -> Any:
+    """Bind a field to its contract env var name(s); the first name is canonical."""
+    return AliasChoices(*names) if len(names) > 1 else names[0]
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for `localhost` and any loopback IP literal (127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the relay can be told, each field bound to its env var name."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # Upstream (Azure OpenAI or the simulator)
+    upstream: Literal["azure", "simulator"] = Field(
+        "azure", validation_alias=_env("RELAY_UPSTREAM")
+    )
+    azure_endpoint: str | None = Field(None, validation_alias=_env("AZURE_OPENAI_ENDPOINT"))
+    azure_deployment: str | None = Field(
+        None,
+        validation_alias=_env(
+            "AZURE_OPENAI_DEPLOYMENT",
+            "AZURE_OPENAI_DEPLOYMENT_NAME",
+            "AZURE_OPENAI_REALTIME_DEPLOYMENT",
+        ),
+    )
+    azure_api_version: str | None = Field(
+        None, validation_alias=_env("AZURE_OPENAI_API_VERSION", "OPENAI_API_VERSION")
+    )
+    azure_api_key: str | None = Field(
+        None, validation_alias=_env("AZURE_OPENAI_API_KEY"), repr=False
+    )
+    azure_token_scope: str = Field(
+        DEFAULT_COGNITIVE_SCOPE, validation_alias=_env("AZURE_OPENAI_TOKEN_SCOPE")
+    )
+    token_refresh_margin_seconds: float = Field(
+        300.0, gt=0, validation_alias=_env("RELAY_TOKEN_REFRESH_MARGIN_SECONDS")
+    )
+    upstream_connect_timeout_seconds: float = Field(
+        10.0, gt=0, validation_alias=_env("RELAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS")
+    )
+
+    # Enforced session and client policy
+    instructions: str | None = Field(None, validation_alias=_env("RELAY_INSTRUCTIONS"), repr=False)
+    instructions_file: Path | None = Field(None, validation_alias=_env("RELAY_INSTRUCTIONS_FILE"))
+    session: dict[str, Any] = Field(
+        default_factory=dict, validation_alias=_env("RELAY_SESSION"), repr=False
+    )
+    allowed_client_events: CommaList = Field(
+        DEFAULT_CLIENT_EVENTS, validation_alias=_env("RELAY_ALLOWED_CLIENT_EVENTS")
+    )
+    client_session_fields: CommaList | None = Field(
+        None, validation_alias=_env("RELAY_CLIENT_SESSION_FIELDS")
+    )
+    client_response_fields: CommaList = Field(
+        DEFAULT_RESPONSE_FIELDS, validation_alias=_env("RELAY_CLIENT_RESPONSE_FIELDS")
+    )
+    client_item_roles: CommaList = Field(
+        ("user",), validation_alias=_env("RELAY_CLIENT_ITEM_ROLES")
+    )
+    client_tool_outputs: bool = Field(False, validation_alias=_env("RELAY_CLIENT_TOOL_OUTPUTS"))
+
+    # Listener
+    host: str = Field("0.0.0.0", validation_alias=_env("RELAY_HOST"))
+    port: int = Field(8000, ge=0, le=65535, validation_alias=_env("RELAY_PORT"))
+    max_message_bytes: int = Field(
+        1024 * 1024, gt=0, validation_alias=_env("RELAY_MAX_MESSAGE_BYTES")
+    )
+    max_upstream_message_bytes: int = Field(
+        32 * 1024 * 1024, gt=0, validation_alias=_env("RELAY_MAX_UPSTREAM_MESSAGE_BYTES")
+    )
+    ping_interval_seconds: float = Field(
+        20.0, gt=0, validation_alias=_env("RELAY_PING_INTERVAL_SECONDS")
+    )
+    ping_timeout_seconds: float = Field(
+        20.0, gt=0, validation_alias=_env("RELAY_PING_TIMEOUT_SECONDS")
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("RELAY_LOG_LEVEL")
+    )
+
+    @field_validator(
+        "allowed_client_events",
+        "client_session_fields",
+        "client_response_fields",
+        "client_item_roles",
+        mode="before",
+    )
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("session", mode="before")
+    @classmethod
+    def _session_json(cls, value: Any) -> Any:
+        if isinstance(value, str | bytes):
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"RELAY_SESSION is not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise ValueError("RELAY_SESSION must be a JSON object")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        self._check_upstream()
+        self._check_policy()
+        return self
+
+    def _check_upstream(self) -> None:
+        if self.upstream == "azure":
+            missing = [
+                name
+                for name, value in (
+                    ("AZURE_OPENAI_ENDPOINT", self.azure_endpoint),
+                    ("AZURE_OPENAI_DEPLOYMENT", self.azure_deployment),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    f"RELAY_UPSTREAM=azure needs {' and '.join(missing)}; "
+                    "set RELAY_UPSTREAM=simulator to run against the local simulator"
+                )
+        if self.azure_endpoint:
+            parts = urlsplit(self.azure_endpoint)
+            if parts.scheme not in ("https", "wss", "http", "ws") or not parts.hostname:
+                raise ValueError(
+                    "AZURE_OPENAI_ENDPOINT must look like https://<resource>.openai.azure.com"
+                )
+            insecure = parts.scheme in ("http", "ws")
+            if insecure and self.upstream == "azure" and not is_loopback_host(parts.hostname):
+                raise ValueError(
+                    "AZURE_OPENAI_ENDPOINT must use https:// (http:// and ws:// are accepted "
+                    "only for loopback hosts or with RELAY_UPSTREAM=simulator)"
+                )
+
+    def _check_policy(self) -> None:
+        dialect = self.dialect
+        if self.instructions is not None and self.instructions_file is not None:
+            raise ValueError("set RELAY_INSTRUCTIONS or RELAY_INSTRUCTIONS_FILE, not both")
+        if self.instructions_file is not None and not self.instructions_file.is_file():
+            raise ValueError(f"RELAY_INSTRUCTIONS_FILE does not exist: {self.instructions_file}")
+        unknown = sorted(set(self.session) - dialect.session_fields)
+        if unknown:
+            raise ValueError(
+                f"RELAY_SESSION has fields that do not belong to the {dialect.name} dialect: "
+                f"{', '.join(unknown)}"
+            )
+        if dialect.name == "ga" and self.session.get("type", "realtime") != "realtime":
+            raise ValueError('RELAY_SESSION "type" must be "realtime"')
+        bad_events = sorted(set(self.allowed_client_events) - dialect.client_events)
+        if bad_events:
+            raise ValueError(
+                f"RELAY_ALLOWED_CLIENT_EVENTS names unknown client events: {', '.join(bad_events)}"
+            )
+        bad_fields = sorted(
+            path
+            for path in self.client_session_fields or ()
+            if path.split(".", 1)[0] not in dialect.session_fields or path == "type"
+        )
+        if bad_fields:
+            raise ValueError(
+                "RELAY_CLIENT_SESSION_FIELDS names fields outside the "
+                f"{dialect.name} session: {', '.join(bad_fields)}"
+            )
+
+    @property
+    def dialect(self) -> Dialect:
+        """The protocol dialect chosen by the api-version (unset or `v1` is GA)."""
+        return dialect_for_version(self.azure_api_version)
+
+    @property
+    def deployment(self) -> str:
+        """The upstream deployment; the simulator accepts any name."""
+        return self.azure_deployment or "gpt-realtime"
+
+    @property
+    def effective_client_session_fields(self) -> tuple[str, ...]:
+        if self.client_session_fields is not None:
+            return self.client_session_fields
+        return self.dialect.default_client_session_fields
+
+    def load_instructions(self) -> str | None:
+        """The enforced instructions, read from the file when one is configured."""
+        if self.instructions_file is not None:
+            return self.instructions_file.read_text(encoding="utf-8")
+        return self.instructions
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, naming the env var rather than the Python field."""
+    lines = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"])
+        field = Settings.model_fields.get(loc)
+        if field is not None and field.validation_alias is not None:
+            alias = field.validation_alias
+            loc = alias.choices[0] if isinstance(alias, AliasChoices) else str(alias)  # type: ignore[assignment]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{loc}: {message}" if loc else message)
+    return "invalid configuration:\n  " + "\n  ".join(lines)

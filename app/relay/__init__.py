@@ -1,0 +1,6 @@
+"""The relay's I/O: pumping one session's events, and closing both sides."""
+
+from app.relay.closing import ClosePlan, EndCause, SessionEnd, plan_close
+from app.relay.session import RelaySession, SessionStats
+
+__all__ = ["ClosePlan", "EndCause", "RelaySession", "SessionEnd", "SessionStats", "plan_close"]

@@ -1,0 +1,109 @@
+"""The relay's resources, built once in the lifespan from the settings.
+
+Settings are plain values; this module turns them into live objects (the
+credential, the policy, the upstream target, the embedded simulator) and
+closes them again on shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from azure.identity.aio import DefaultAzureCredential
+
+from app.config import Settings
+from app.policy import ClientPolicy, enforced_session, enforced_update, make_rules
+from app.upstream import (
+    EntraCredential,
+    StaticCredential,
+    UpstreamCredential,
+    UpstreamOptions,
+    UpstreamTarget,
+    build_target,
+)
+
+__all__ = ["Runtime", "open_runtime"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Everything a session needs, shared read-only across sessions."""
+
+    settings: Settings
+    target: UpstreamTarget
+    credential: UpstreamCredential
+    options: UpstreamOptions
+    policy: ClientPolicy
+    enforced_update: str
+    simulated: bool
+
+
+def build_policy(settings: Settings) -> tuple[ClientPolicy, str]:
+    """The client policy and the enforced `session.update` text."""
+    dialect = settings.dialect
+    instructions = settings.load_instructions()
+    rules = make_rules(
+        dialect,
+        allowed_events=settings.allowed_client_events,
+        session_fields=settings.effective_client_session_fields,
+        enforced_session=enforced_session(dialect, instructions, settings.session),
+        response_fields=settings.client_response_fields,
+        item_roles=settings.client_item_roles,
+        tool_outputs=settings.client_tool_outputs,
+    )
+    return ClientPolicy(rules), enforced_update(dialect, instructions, settings.session)
+
+
+def _credential(settings: Settings) -> UpstreamCredential:
+    if settings.azure_api_key or settings.upstream == "simulator":
+        return StaticCredential(settings.azure_api_key)
+    return EntraCredential(
+        DefaultAzureCredential(),
+        settings.azure_token_scope,
+        refresh_margin_seconds=settings.token_refresh_margin_seconds,
+        first_token_timeout_seconds=settings.upstream_connect_timeout_seconds,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Build the runtime; on exit close the credential and any embedded simulator."""
+    async with contextlib.AsyncExitStack() as stack:
+        endpoint = settings.azure_endpoint
+        if settings.upstream == "simulator":
+            if endpoint is None:
+                from app.simulator import Simulator  # only loaded when used
+
+                simulator = Simulator(api_key=settings.azure_api_key)
+                await simulator.start()
+                stack.push_async_callback(simulator.stop)
+                endpoint = simulator.url
+            logger.warning(
+                "SIMULATOR in use: upstream is %s, a local stand-in, not Azure OpenAI", endpoint
+            )
+        assert endpoint is not None  # the settings validator guarantees it for azure
+        credential = _credential(settings)
+        await credential.start()
+        stack.push_async_callback(credential.aclose)
+        policy, update = build_policy(settings)
+        yield Runtime(
+            settings=settings,
+            target=build_target(
+                endpoint, settings.deployment, settings.azure_api_version, settings.dialect
+            ),
+            credential=credential,
+            options=UpstreamOptions(
+                connect_timeout_seconds=settings.upstream_connect_timeout_seconds,
+                max_message_bytes=settings.max_upstream_message_bytes,
+                ping_interval_seconds=settings.ping_interval_seconds,
+                ping_timeout_seconds=settings.ping_timeout_seconds,
+            ),
+            policy=policy,
+            enforced_update=update,
+            simulated=settings.upstream == "simulator",
+        )

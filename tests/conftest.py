@@ -1,0 +1,17 @@
+"""Shared fixtures: a clean environment for every test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_CONFIG_PREFIXES = ("RELAY_", "AZURE_", "OPENAI_", "IDENTITY_", "MSI_")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the machine's own RELAY_/AZURE_ variables out of every test."""
+    for name in list(os.environ):
+        if name.startswith(_CONFIG_PREFIXES):
+            monkeypatch.delenv(name)

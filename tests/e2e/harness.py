@@ -1,0 +1,95 @@
+"""A real relay on 127.0.0.1, started the way `python -m app` starts it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+
+from app.config import Settings
+from app.launcher import build_server
+
+
+@dataclass(frozen=True)
+class RunningRelay:
+    """A relay serving on `port`, with helpers to reach it."""
+
+    port: int
+    settings: Settings
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, path: str = "/realtime") -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+
+def make_settings(**values: Any) -> Settings:
+    """Settings for a test relay on an ephemeral loopback port; no `.env` is read."""
+    values.setdefault("host", "127.0.0.1")
+    values.setdefault("port", 0)
+    return Settings(_env_file=None, **values)
+
+
+@contextlib.asynccontextmanager
+async def running_relay(settings: Settings) -> AsyncIterator[RunningRelay]:
+    """Serve the relay with uvicorn on a pre-bound loopback socket until exit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = build_server(settings)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    listening = asyncio.create_task(server.listening.wait())
+    try:
+        await asyncio.wait([task, listening], return_when=asyncio.FIRST_COMPLETED)
+        if not server.listening.is_set():
+            listening.cancel()
+            task.result()
+            raise RuntimeError("the relay stopped during startup")
+        yield RunningRelay(port=port, settings=settings)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@contextlib.asynccontextmanager
+async def client(
+    relay: RunningRelay, path: str = "/realtime", **kwargs: Any
+) -> AsyncIterator[ClientConnection]:
+    """A plain `websockets` client connected to the relay."""
+    async with connect(relay.ws_url(path), compression=None, open_timeout=5, **kwargs) as ws:
+        yield ws
+
+
+async def recv_event(ws: ClientConnection, seconds: float = 5.0) -> dict[str, Any]:
+    """The next event from the relay, parsed."""
+    async with asyncio.timeout(seconds):
+        frame = await ws.recv()
+    event: dict[str, Any] = orjson.loads(frame)
+    return event
+
+
+async def recv_until(
+    ws: ClientConnection, event_type: str, seconds: float = 5.0
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read events until one of `event_type`; returns it and everything read before it."""
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(seconds):
+        while True:
+            event = await recv_event(ws, seconds)
+            if event["type"] == event_type:
+                return event, seen
+            seen.append(event)
+
+
+async def send_event(ws: ClientConnection, event: dict[str, Any]) -> None:
+    await ws.send(orjson.dumps(event).decode())
