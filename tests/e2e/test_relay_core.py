@@ -252,7 +252,7 @@ async def test_realtime_subprotocol_is_selected_and_credentials_are_never_echoed
 ) -> None:
     """Only `realtime` is echoed; no subprotocol is forwarded upstream."""
     offered = ["openai-insecure-api-key.secret-token-value", "realtime"]
-    async with client(relay, subprotocols=offered) as ws:  # type: ignore[arg-type]
+    async with client(relay, subprotocols=offered) as ws:
         assert ws.subprotocol == "realtime"
         await recv_event(ws)
     assert "sec-websocket-protocol" not in simulator.connections[0].handshake.headers
