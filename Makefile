@@ -27,6 +27,7 @@ $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
 run: export RELAY_UPSTREAM ?= simulator
 run: export RELAY_HOST ?= 127.0.0.1
 run: export RELAY_PORT ?= 8000
+run: export RELAY_AUTH ?= none
 run: $(VENV)/.installed-run
 	@echo "Relay on http://$(RELAY_HOST):$(RELAY_PORT) against the simulator."
 	@echo "Connect a WebSocket client to ws://$(RELAY_HOST):$(RELAY_PORT)/realtime"

@@ -9,6 +9,7 @@ misconfigured relay refuses to start with a message naming the variable.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -34,6 +35,10 @@ DEFAULT_CLIENT_EVENTS = (
 )
 DEFAULT_RESPONSE_FIELDS = ("conversation", "metadata", "input", "output_modalities", "modalities")
 DEFAULT_COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
+
+_MIN_TOKEN_LENGTH = 16
+_MIN_JWT_SECRET_LENGTH = 32
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
@@ -121,6 +126,32 @@ class Settings(BaseSettings):
     )
     client_tool_outputs: bool = Field(False, validation_alias=_env("RELAY_CLIENT_TOOL_OUTPUTS"))
 
+    # Client trust
+    auth: Literal["token", "jwt", "none"] = Field("token", validation_alias=_env("RELAY_AUTH"))
+    auth_tokens: CommaList = Field((), validation_alias=_env("RELAY_AUTH_TOKENS"), repr=False)
+    jwt_jwks_url: str | None = Field(None, validation_alias=_env("RELAY_JWT_JWKS_URL"))
+    jwt_secret: str | None = Field(None, validation_alias=_env("RELAY_JWT_SECRET"), repr=False)
+    jwt_issuer: str | None = Field(None, validation_alias=_env("RELAY_JWT_ISSUER"))
+    jwt_audience: str | None = Field(None, validation_alias=_env("RELAY_JWT_AUDIENCE"))
+    jwt_identity_claim: str = Field("sub", validation_alias=_env("RELAY_JWT_IDENTITY_CLAIM"))
+    allowed_origins: CommaList = Field((), validation_alias=_env("RELAY_ALLOWED_ORIGINS"))
+
+    # Abuse limits
+    max_sessions: int = Field(200, ge=1, validation_alias=_env("RELAY_MAX_SESSIONS"))
+    max_sessions_per_identity: int = Field(
+        10, ge=1, validation_alias=_env("RELAY_MAX_SESSIONS_PER_IDENTITY")
+    )
+    client_events_per_second: float = Field(
+        100.0, gt=0, validation_alias=_env("RELAY_CLIENT_EVENTS_PER_SECOND")
+    )
+    client_events_burst: int = Field(200, ge=1, validation_alias=_env("RELAY_CLIENT_EVENTS_BURST"))
+    max_session_seconds: float = Field(
+        1800.0, gt=0, validation_alias=_env("RELAY_MAX_SESSION_SECONDS")
+    )
+    idle_timeout_seconds: float = Field(
+        300.0, gt=0, validation_alias=_env("RELAY_IDLE_TIMEOUT_SECONDS")
+    )
+
     # Listener
     host: str = Field("0.0.0.0", validation_alias=_env("RELAY_HOST"))
     port: int = Field(8000, ge=0, le=65535, validation_alias=_env("RELAY_PORT"))
@@ -145,6 +176,8 @@ class Settings(BaseSettings):
         "client_session_fields",
         "client_response_fields",
         "client_item_roles",
+        "auth_tokens",
+        "allowed_origins",
         mode="before",
     )
     @classmethod
@@ -172,7 +205,68 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         self._check_upstream()
         self._check_policy()
+        self._check_auth()
         return self
+
+    def _check_auth(self) -> None:
+        if self.auth == "token":
+            if not self.auth_tokens:
+                raise ValueError(
+                    "RELAY_AUTH=token (the default) needs RELAY_AUTH_TOKENS, a comma list of "
+                    "identity:token pairs with tokens of at least 16 characters, e.g. "
+                    "RELAY_AUTH_TOKENS=web:<random token>. Use RELAY_AUTH=jwt for signed tokens, "
+                    "or RELAY_AUTH=none for a local demo only"
+                )
+            self.token_identities()  # validates the pairs
+        elif self.auth == "jwt":
+            missing = [
+                name
+                for name, value in (
+                    ("RELAY_JWT_ISSUER", self.jwt_issuer),
+                    ("RELAY_JWT_AUDIENCE", self.jwt_audience),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"RELAY_AUTH=jwt needs {' and '.join(missing)}")
+            if not self.jwt_jwks_url and not self.jwt_secret:
+                raise ValueError("RELAY_AUTH=jwt needs RELAY_JWT_JWKS_URL or RELAY_JWT_SECRET")
+            if self.jwt_secret is not None and len(self.jwt_secret) < _MIN_JWT_SECRET_LENGTH:
+                raise ValueError(
+                    f"RELAY_JWT_SECRET must be at least {_MIN_JWT_SECRET_LENGTH} characters"
+                )
+            if self.jwt_jwks_url:
+                parts = urlsplit(self.jwt_jwks_url)
+                if parts.scheme != "https" and not (
+                    parts.scheme == "http" and is_loopback_host(parts.hostname)
+                ):
+                    raise ValueError(
+                        "RELAY_JWT_JWKS_URL must use https:// (http:// only for loopback hosts)"
+                    )
+        for origin in self.allowed_origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"RELAY_ALLOWED_ORIGINS entries must be exact origins like "
+                    f"https://app.example.com, or *: got {origin!r}"
+                )
+
+    def token_identities(self) -> dict[str, str]:
+        """`RELAY_AUTH_TOKENS` as {token: identity}."""
+        result: dict[str, str] = {}
+        for pair in self.auth_tokens:
+            identity, sep, token = pair.partition(":")
+            identity, token = identity.strip(), token.strip()
+            if not sep or not identity:
+                raise ValueError("RELAY_AUTH_TOKENS entries must be identity:token")
+            if len(token) < _MIN_TOKEN_LENGTH:
+                raise ValueError(
+                    f"RELAY_AUTH_TOKENS: the token for {identity!r} is shorter than "
+                    f"{_MIN_TOKEN_LENGTH} characters"
+                )
+            if token in result:
+                raise ValueError("RELAY_AUTH_TOKENS: two identities share one token")
+            result[token] = identity
+        return result
 
     def _check_upstream(self) -> None:
         if self.upstream == "azure":

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api import health, realtime
+from app.auth import QueryCredentialMiddleware
 from app.config import Settings
 from app.runtime import open_runtime
 
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    app.add_middleware(QueryCredentialMiddleware)
     app.include_router(health.router)
     app.include_router(realtime.router)
     return app

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from azure.identity.aio import DefaultAzureCredential
 
+from app.auth import JwtVerifier, NoAuth, StaticTokens, build_authenticator
 from app.config import Settings
+from app.limits import SessionSlots
 from app.policy import ClientPolicy, enforced_session, enforced_update, make_rules
 from app.upstream import (
     EntraCredential,
@@ -41,6 +43,8 @@ class Runtime:
     policy: ClientPolicy
     enforced_update: str
     simulated: bool
+    authenticator: StaticTokens | JwtVerifier | NoAuth
+    slots: SessionSlots
 
 
 def build_policy(settings: Settings) -> tuple[ClientPolicy, str]:
@@ -90,6 +94,15 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         credential = _credential(settings)
         await credential.start()
         stack.push_async_callback(credential.aclose)
+        authenticator = build_authenticator(settings)
+        if isinstance(authenticator, JwtVerifier):
+            await authenticator.start()
+            stack.push_async_callback(authenticator.aclose)
+        if isinstance(authenticator, NoAuth):
+            logger.warning(
+                "CLIENT AUTHENTICATION IS DISABLED (RELAY_AUTH=none): anyone who can reach "
+                "this relay gets a metered upstream session. Use only for a local demo."
+            )
         policy, update = build_policy(settings)
         yield Runtime(
             settings=settings,
@@ -106,4 +119,6 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             policy=policy,
             enforced_update=update,
             simulated=settings.upstream == "simulator",
+            authenticator=authenticator,
+            slots=SessionSlots(settings.max_sessions, settings.max_sessions_per_identity),
         )

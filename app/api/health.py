@@ -15,14 +15,27 @@ router = APIRouter()
 @router.get("/healthz")
 async def healthz(runtime: RuntimeDep) -> dict[str, object]:
     """200 while the process runs."""
-    return {"status": "ok", "upstream": "simulator" if runtime.simulated else "azure"}
+    body: dict[str, object] = {
+        "status": "ok",
+        "upstream": "simulator" if runtime.simulated else "azure",
+        "auth": runtime.settings.auth,
+    }
+    if runtime.settings.auth == "none":
+        body["warning"] = "client authentication is disabled (RELAY_AUTH=none)"
+    return body
 
 
 @router.get("/readyz")
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """200 when a new session could be served: the upstream credential is usable."""
-    ready = runtime.credential.usable
+    """200 when a new session could be served: a usable credential and a free slot."""
+    credential = runtime.credential.usable
+    capacity = not runtime.slots.full
+    ready = credential and capacity
     return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "credential": ready},
+        {
+            "status": "ready" if ready else "not_ready",
+            "credential": credential,
+            "capacity": capacity,
+        },
         status_code=200 if ready else 503,
     )

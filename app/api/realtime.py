@@ -9,9 +9,12 @@ import time
 
 from fastapi import APIRouter, WebSocket
 
+from app.api.admission import Refusal, authenticate
 from app.api.denial import deny
 from app.api.deps import RuntimeDep
-from app.relay import RelaySession
+from app.limits import CapacityError
+from app.relay import RelaySession, SessionLimits
+from app.runtime import Runtime
 from app.upstream import UpstreamError, open_upstream
 
 __all__ = ["REALTIME_PATHS", "router"]
@@ -29,12 +32,25 @@ def new_session_id() -> str:
 
 
 async def realtime(websocket: WebSocket, runtime: RuntimeDep) -> None:
-    """Dial the upstream first, then accept the client and relay until either ends.
+    """Admit the client, dial the upstream, then accept and relay until either ends.
 
     Query parameters such as `model`, `deployment` and `api-version` are
     ignored: the operator decides the upstream. Only the `realtime`
     subprotocol is ever selected, and none is forwarded upstream.
     """
+    try:
+        identity = await authenticate(websocket, runtime)
+        runtime.slots.acquire(identity)
+    except (Refusal, CapacityError) as refusal:
+        await deny(websocket, refusal.status, refusal.code, refusal.message)
+        return
+    try:
+        await _serve(websocket, runtime, identity)
+    finally:
+        runtime.slots.release(identity)
+
+
+async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -> None:
     session_id = new_session_id()
     started = time.monotonic()
     try:
@@ -55,14 +71,22 @@ async def realtime(websocket: WebSocket, runtime: RuntimeDep) -> None:
             await upstream.close(1011)
         raise
     logger.info(
-        "session %s open: upstream %s deployment %s (%s) in %.0f ms",
+        "session %s open: identity %s upstream %s deployment %s (%s) in %.0f ms",
         session_id,
+        identity,
         runtime.target.host,
         runtime.target.deployment,
         runtime.target.dialect.name,
         connect_ms,
     )
-    session = RelaySession(websocket, upstream, runtime.policy, session_id)
+    settings = runtime.settings
+    limits = SessionLimits(
+        events_per_second=settings.client_events_per_second,
+        events_burst=settings.client_events_burst,
+        max_session_seconds=settings.max_session_seconds,
+        idle_timeout_seconds=settings.idle_timeout_seconds,
+    )
+    session = RelaySession(websocket, upstream, runtime.policy, session_id, limits)
     end = await session.run()
     stats = session.stats
     logger.info(

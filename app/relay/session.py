@@ -20,14 +20,26 @@ from websockets.exceptions import ConnectionClosed
 
 from app.policy import BINARY_REFUSAL, ClientPolicy, Forward, Refuse, Rewrite, error_event
 from app.policy.decisions import Decision
+from app.policy.ratelimit import TokenBucket
 from app.policy.server import decide_server
 from app.relay.closing import EndCause, SessionEnd, plan_close
 
-__all__ = ["RelaySession", "SessionStats"]
+__all__ = ["RelaySession", "SessionLimits", "SessionStats"]
 
 logger = logging.getLogger(__name__)
 
 _KEEPALIVE_REASON = "keepalive ping timeout"
+_RATE_LIMITED = Refuse("rate_limited", "Too many events; this one was not forwarded.")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """Per-session limits; durations in seconds."""
+
+    events_per_second: float
+    events_burst: int
+    max_session_seconds: float
+    idle_timeout_seconds: float
 
 
 @dataclass(slots=True)
@@ -50,8 +62,12 @@ class RelaySession:
         upstream: ClientConnection,
         policy: ClientPolicy,
         session_id: str,
+        limits: SessionLimits,
     ) -> None:
         self._client = client
+        self._limits = limits
+        self._clock = asyncio.get_running_loop().time
+        self._started = self._last_client_frame = self._clock()
         self._upstream = upstream
         self._policy = policy
         self.session_id = session_id
@@ -63,6 +79,7 @@ class RelaySession:
         pumps = [
             asyncio.create_task(self._upstream_to_client(), name=f"{self.session_id}-down"),
             asyncio.create_task(self._client_to_upstream(), name=f"{self.session_id}-up"),
+            asyncio.create_task(self._watchdog(), name=f"{self.session_id}-limits"),
         ]
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
@@ -81,12 +98,18 @@ class RelaySession:
         decide = self._policy.decide
         upstream_send = self._upstream.send
         stats = self.stats
+        clock = self._clock
+        bucket = TokenBucket(self._limits.events_per_second, self._limits.events_burst, clock())
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 return SessionEnd(
                     EndCause.CLIENT_CLOSED, message.get("code", 1005), message.get("reason") or ""
                 )
+            self._last_client_frame = now = clock()
+            if not bucket.take(now):
+                await self._refuse(_RATE_LIMITED)
+                continue
             text: str | None = message.get("text")
             decision: Decision = BINARY_REFUSAL if text is None else decide(text)
             try:
@@ -122,6 +145,19 @@ class RelaySession:
                 await send({"type": "websocket.send", "bytes": frame})
             stats.upstream_events += 1
             stats.upstream_bytes += len(frame)
+
+    async def _watchdog(self) -> SessionEnd:
+        """Ends the session at its maximum duration, or after idling too long."""
+        deadline = self._started + self._limits.max_session_seconds
+        idle = self._limits.idle_timeout_seconds
+        while True:
+            now = self._clock()
+            if now >= deadline:
+                return SessionEnd(EndCause.SESSION_EXPIRED)
+            idle_at = self._last_client_frame + idle
+            if now >= idle_at:
+                return SessionEnd(EndCause.IDLE_TIMEOUT)
+            await asyncio.sleep(min(deadline, idle_at) - now)
 
     # -- helpers ----------------------------------------------------------
 
@@ -167,6 +203,7 @@ def _upstream_end(exc: ConnectionClosed) -> SessionEnd:
 
 
 def _first_end(pumps: list[asyncio.Task[SessionEnd]]) -> SessionEnd:
+    """The end reported by the first finished task, in a fixed order."""
     for pump in pumps:
         if pump.done() and not pump.cancelled():
             exc = pump.exception()

@@ -35,6 +35,7 @@ def make_settings(**values: Any) -> Settings:
     """Settings for a test relay on an ephemeral loopback port; no `.env` is read."""
     values.setdefault("host", "127.0.0.1")
     values.setdefault("port", 0)
+    values.setdefault("auth", "none")
     return Settings(_env_file=None, **values)
 
 

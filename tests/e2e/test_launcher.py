@@ -42,6 +42,7 @@ async def relay_process(tmp_path: Path) -> AsyncIterator[tuple[int, list[str]]]:
         "RELAY_UPSTREAM": "simulator",
         "RELAY_HOST": "127.0.0.1",
         "RELAY_PORT": str(port),
+        "RELAY_AUTH": "none",
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

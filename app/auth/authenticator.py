@@ -1,0 +1,47 @@
+"""Who the client is: one authenticator per `RELAY_AUTH` mode.
+
+Authenticator (protocol)
+├── StaticTokens   RELAY_AUTH=token
+├── JwtVerifier    RELAY_AUTH=jwt
+└── NoAuth         RELAY_AUTH=none (identity None; a loud warning)
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from app.auth.jwt import AuthError, JwtVerifier
+from app.auth.tokens import StaticTokens
+from app.config import Settings
+
+__all__ = ["Authenticator", "NoAuth", "build_authenticator"]
+
+
+class Authenticator(Protocol):
+    async def verify(self, token: str) -> str:
+        """The identity behind `token`. Raises `AuthError` with a generic message."""
+        ...
+
+
+class NoAuth:
+    """Accepts everyone, with no identity."""
+
+
+def build_authenticator(settings: Settings) -> StaticTokens | JwtVerifier | NoAuth:
+    """The authenticator for the configured mode (not yet started)."""
+    if settings.auth == "token":
+        return StaticTokens(settings.token_identities())
+    if settings.auth == "jwt":
+        assert settings.jwt_issuer is not None
+        assert settings.jwt_audience is not None
+        return JwtVerifier(
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            identity_claim=settings.jwt_identity_claim,
+            secret=settings.jwt_secret,
+            jwks_url=settings.jwt_jwks_url,
+        )
+    return NoAuth()
+
+
+__all__ += ["AuthError"]
