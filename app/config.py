@@ -170,6 +170,24 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("RELAY_LOG_LEVEL")
     )
+    log_format: Literal["json", "text"] = Field("text", validation_alias=_env("RELAY_LOG_FORMAT"))
+    trusted_proxies: CommaList = Field((), validation_alias=_env("RELAY_TRUSTED_PROXIES"))
+    metrics_token: str | None = Field(
+        None, validation_alias=_env("RELAY_METRICS_TOKEN"), repr=False
+    )
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, validation_alias=_env("RELAY_METRICS_PORT")
+    )
+    demo_page: bool = Field(True, validation_alias=_env("RELAY_DEMO_PAGE"))
+
+    # Reliability
+    max_buffered_bytes: int = Field(
+        4 * 1024 * 1024, gt=0, validation_alias=_env("RELAY_MAX_BUFFERED_BYTES")
+    )
+    backpressure_timeout_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("RELAY_BACKPRESSURE_TIMEOUT_SECONDS")
+    )
+    drain_seconds: float = Field(25.0, ge=0, validation_alias=_env("RELAY_DRAIN_SECONDS"))
 
     @field_validator(
         "allowed_client_events",
@@ -178,6 +196,7 @@ class Settings(BaseSettings):
         "client_item_roles",
         "auth_tokens",
         "allowed_origins",
+        "trusted_proxies",
         mode="before",
     )
     @classmethod
@@ -188,6 +207,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("session", mode="before")
     @classmethod
