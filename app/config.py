@@ -8,6 +8,7 @@ misconfigured relay refuses to start with a message naming the variable.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from pathlib import Path
@@ -109,7 +110,7 @@ class Settings(BaseSettings):
     # Enforced session and client policy
     instructions: str | None = Field(None, validation_alias=_env("RELAY_INSTRUCTIONS"), repr=False)
     instructions_file: Path | None = Field(None, validation_alias=_env("RELAY_INSTRUCTIONS_FILE"))
-    session: dict[str, Any] = Field(
+    session: Annotated[dict[str, Any], NoDecode] = Field(
         default_factory=dict, validation_alias=_env("RELAY_SESSION"), repr=False
     )
     allowed_client_events: CommaList = Field(
@@ -365,6 +366,33 @@ class Settings(BaseSettings):
         if self.client_session_fields is not None:
             return self.client_session_fields
         return self.dialect.default_client_session_fields
+
+    def public_summary(self) -> dict[str, Any]:
+        """The effective configuration for the startup log: secrets masked,
+        instructions only as their length and a hash, the session as its keys."""
+        summary: dict[str, Any] = {}
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if name in ("instructions", "session", "auth_tokens"):
+                continue
+            if not info.repr:
+                value = "***" if value else None
+            elif isinstance(value, Path):
+                value = str(value)
+            summary[name] = value
+        instructions = self.load_instructions()
+        summary["instructions"] = (
+            None
+            if instructions is None
+            else {
+                "length": len(instructions),
+                "sha256": hashlib.sha256(instructions.encode()).hexdigest()[:16],
+            }
+        )
+        summary["session_fields"] = sorted(self.session)
+        summary["auth_identities"] = sorted(set(self.token_identities().values()))
+        summary["dialect"] = self.dialect.name
+        return summary
 
     def load_instructions(self) -> str | None:
         """The enforced instructions, read from the file when one is configured."""

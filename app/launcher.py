@@ -1,63 +1,123 @@
 """`python -m app`: uvicorn started programmatically, configured from the settings.
 
 A bare `uvicorn` command line cannot carry the relay's WebSocket limits,
-ping settings, proxy trust and logging, so every way of starting the relay
-(make run, the container, the end-to-end tests) goes through here.
+ping settings, proxy trust, logging and drain, so every way of starting the
+relay (make run, the container, the end-to-end tests) goes through here.
+
+Signals: the first SIGTERM or SIGINT starts the drain (`Lifecycle.drain`):
+`/readyz` turns 503, new upgrades get 503, open sessions continue for up to
+`RELAY_DRAIN_SECONDS`, then the rest get `server_shutting_down` and 1012, and
+uvicorn stops. A second signal stops at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import sys
+from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from app.config import Settings, describe_validation_error
 from app.logs import logging_config
 from app.main import create_app
 
-__all__ = ["RelayServer", "build_server", "main"]
+__all__ = ["RelayServer", "bind_sockets", "build_server", "main"]
+
+_CLOSE_AFTER_DRAIN_SECONDS = 4.0
+
+logger = logging.getLogger("app.launcher")
 
 
 class RelayServer(uvicorn.Server):
-    """uvicorn's server, plus an event set once it is listening."""
+    """uvicorn's server, plus a listening event and the relay's drain on SIGTERM."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, app: FastAPI, drain_seconds: float) -> None:
         super().__init__(config)
         self.listening = asyncio.Event()
+        self._app = app
+        self._drain_seconds = drain_seconds
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.drain_task: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
         await super().startup(sockets)
         if not self.should_exit:
+            addresses = [
+                sock.getsockname()[:2] for server in self.servers for sock in server.sockets
+            ]
+            logger.info(
+                "relay listening",
+                extra={"fields": {"addresses": [f"{host}:{port}" for host, port in addresses]}},
+            )
             self.listening.set()
 
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.drain_task is None and not self.should_exit and self._loop is not None:
+            self._captured_signals.append(sig)
+            self._loop.call_soon_threadsafe(self.begin_drain)
+        else:
+            super().handle_exit(sig, frame)
 
-def build_config(settings: Settings) -> uvicorn.Config:
+    def begin_drain(self) -> None:
+        """Start the drain; uvicorn stops when it ends. Idempotent."""
+        if self.drain_task is None:
+            self.drain_task = asyncio.create_task(self._drain(), name="relay-drain")
+
+    async def _drain(self) -> None:
+        try:
+            runtime = self._app.state.runtime
+            await runtime.lifecycle.drain(self._drain_seconds, _CLOSE_AFTER_DRAIN_SECONDS)
+        finally:
+            self.should_exit = True
+
+
+def build_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
     """The uvicorn config for these settings."""
+    trusted = list(settings.trusted_proxies)
     return uvicorn.Config(
-        app=create_app(settings),
+        app=app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
         ws="websockets-sansio",
         ws_max_size=settings.max_message_bytes,
+        ws_max_queue=max(1, settings.max_buffered_bytes // settings.max_message_bytes),
         ws_ping_interval=settings.ping_interval_seconds,
         ws_ping_timeout=settings.ping_timeout_seconds,
         ws_per_message_deflate=False,
-        proxy_headers=False,
-        log_config=logging_config(settings.log_level),
+        # Replace uvicorn's default trust of 127.0.0.1 with RELAY_TRUSTED_PROXIES.
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or [],
+        log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,
         server_header=False,
         lifespan="on",
+        timeout_graceful_shutdown=5,
     )
 
 
 def build_server(settings: Settings) -> RelayServer:
     """A uvicorn server for the relay, not yet started."""
-    return RelayServer(build_config(settings))
+    app = create_app(settings)
+    return RelayServer(build_config(settings, app), app, settings.drain_seconds)
+
+
+def bind_sockets(settings: Settings, config: uvicorn.Config) -> list[socket.socket]:
+    """The listening sockets: the public one, and the metrics one when configured."""
+    sockets = [config.bind_socket()]
+    if settings.metrics_port is not None:
+        metrics = socket.create_server((settings.host, settings.metrics_port))
+        metrics.set_inheritable(True)
+        sockets.append(metrics)
+    return sockets
 
 
 def main() -> int:
@@ -67,5 +127,9 @@ def main() -> int:
     except ValidationError as exc:
         sys.stderr.write(describe_validation_error(exc) + "\n")
         return 2
-    build_server(settings).run()
+    except SettingsError as exc:  # an env value pydantic-settings could not decode
+        sys.stderr.write(f"invalid configuration: {exc}\n")
+        return 2
+    server = build_server(settings)
+    server.run(sockets=bind_sockets(settings, server.config))
     return 0

@@ -8,6 +8,7 @@ changes nothing, lets the relay forward the original text.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +54,7 @@ class ClientPolicy:
         )
         # One immutable Forward per allowed type: the hot path allocates nothing.
         self._forward = {t: Forward(t) for t in rules.allowed_events}
-        handlers: dict[str, Callable[[Event, str], Decision]] = {
+        handlers: dict[str, Callable[[Event, str | None], Decision]] = {
             "session.update": self._session_update,
             "response.create": self._response_create,
             "conversation.item.create": self._item_create,
@@ -85,23 +86,28 @@ class ClientPolicy:
             )
         handler = self._handlers.get(event_type)
         if handler is None:
+            if _count_type_keys(text) != 1 and _has_duplicate_keys(text):
+                # A second "type" key could make a first-key-wins parser see another event.
+                return _ambiguous(client_event_id)
             return forward
-        return handler(event, client_event_id or "")
+        decision = handler(event, client_event_id)
+        if type(decision) is not Refuse and _has_duplicate_keys(text):
+            # Parsers disagree on repeated keys (first wins or last wins): refuse.
+            return _ambiguous(client_event_id)
+        return decision
 
     # -- per-type rules ---------------------------------------------------
 
-    def _session_update(self, event: Event, event_id: str) -> Decision:
+    def _session_update(self, event: Event, event_id: str | None) -> Decision:
         session = event.get("session", {})
         if not isinstance(session, dict):
-            return Refuse(
-                "invalid_event", "`session` must be an object.", event_id or None, "session"
-            )
+            return Refuse("invalid_event", "`session` must be an object.", event_id, "session")
         ga = self._rules.dialect.name == "ga"
         if ga and session.get("type", "realtime") != "realtime":
             return Refuse(
                 "session_type_not_allowed",
                 "Only sessions of type 'realtime' are allowed by this relay.",
-                event_id or None,
+                event_id,
                 "session.type",
             )
         kept = filter_session(session, self._paths)
@@ -111,21 +117,19 @@ class ClientPolicy:
             return self._forward["session.update"]
         return _rewrite(event, "session", kept)
 
-    def _response_create(self, event: Event, event_id: str) -> Decision:
+    def _response_create(self, event: Event, event_id: str | None) -> Decision:
         if "response" not in event:
             return self._forward["response.create"]
         response = event["response"]
         if not isinstance(response, dict):
-            return Refuse(
-                "invalid_event", "`response` must be an object.", event_id or None, "response"
-            )
+            return Refuse("invalid_event", "`response` must be an object.", event_id, "response")
         if "input" in response:
             items = response["input"]
             if not isinstance(items, list):
                 return Refuse(
                     "invalid_event",
                     "`response.input` must be a list.",
-                    event_id or None,
+                    event_id,
                     "response.input",
                 )
             for item in items:
@@ -138,13 +142,15 @@ class ClientPolicy:
             return self._forward["response.create"]
         return _rewrite(event, "response", kept)
 
-    def _item_create(self, event: Event, event_id: str) -> Decision:
+    def _item_create(self, event: Event, event_id: str | None) -> Decision:
         refusal = self._check_item(event.get("item"), event_id, in_response=False)
         return refusal or self._forward["conversation.item.create"]
 
-    def _check_item(self, item: object, event_id: str, *, in_response: bool) -> Refuse | None:
+    def _check_item(
+        self, item: object, event_id: str | None, *, in_response: bool
+    ) -> Refuse | None:
         if not isinstance(item, dict):
-            return Refuse("invalid_event", "An item must be an object.", event_id or None, "item")
+            return Refuse("invalid_event", "An item must be an object.", event_id, "item")
         item_type = item.get("type", "message" if "role" in item else None)
         if item_type == "message":
             role = item.get("role")
@@ -160,8 +166,38 @@ class ClientPolicy:
         return _item_refusal(f"Items of type '{str(item_type)[:32]}' are not allowed.", event_id)
 
 
-def _item_refusal(message: str, event_id: str) -> Refuse:
-    return Refuse("item_not_allowed", message, event_id or None, "item")
+def _ambiguous(event_id: str | None) -> Refuse:
+    return Refuse("invalid_event", "The event repeats a key; send each key once.", event_id)
+
+
+def _count_type_keys(text: str | bytes) -> int:
+    return text.count('"type"') if isinstance(text, str) else text.count(b'"type"')
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _DuplicateKeyError
+    return result
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _has_duplicate_keys(text: str | bytes) -> bool:
+    """Whether any object in the JSON repeats a key (parsed again, slowly: rare events only)."""
+    try:
+        json.loads(text, object_pairs_hook=_reject_duplicates)
+    except _DuplicateKeyError:
+        return True
+    except (ValueError, RecursionError):  # unreadable here: send the canonical form
+        return True
+    return False
+
+
+def _item_refusal(message: str, event_id: str | None) -> Refuse:
+    return Refuse("item_not_allowed", message, event_id, "item")
 
 
 def _rewrite(event: Event, key: str, value: dict[str, Any]) -> Rewrite:

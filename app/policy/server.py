@@ -38,25 +38,26 @@ def head_type(text: str) -> str | None:
 
 
 def decide_server(text: str) -> tuple[str, str | None]:
-    """`(event_type, replacement)`; a None replacement means forward unchanged.
+    """`(event_type, text_to_send)`; the text is `text` itself when nothing changed.
 
-    Frames that are not JSON objects are forwarded unchanged with type `""`:
-    the upstream is trusted to speak the protocol, and the client can judge.
+    Fails closed: a frame that cannot be parsed as a JSON object is dropped
+    (None), because it might be a session echo the relay could not redact.
+    The upstream is trusted not to repeat the `type` key.
     """
     event_type = head_type(text)
     if event_type is not None and event_type not in REDACTED_TYPES:
-        return event_type, None
+        return event_type, text
     try:
         event = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return "", None
+        return event_type or "", None
     if not isinstance(event, dict):
         return "", None
     parsed_type = event.get("type")
     if not isinstance(parsed_type, str):
-        return "", None
+        return "", text
     if parsed_type not in REDACTED_TYPES:
-        return parsed_type, None
+        return parsed_type, text
     session = event.get("session")
     if isinstance(session, dict):
         event["session"] = _redact(session)
