@@ -5,9 +5,61 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["RedactCredentialsFilter", "StdoutHandler", "logging_config", "redact"]
+import orjson
+
+__all__ = [
+    "JsonFormatter",
+    "RedactCredentialsFilter",
+    "StdoutHandler",
+    "TextFormatter",
+    "logging_config",
+    "redact",
+]
+
+_SPURIOUS_DENIAL = "ASGI callable returned without completing handshake."
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, plus `extra["fields"]`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update(fields)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(out, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """Readable lines; `extra["fields"]` follow the message as key=value pairs."""
+
+    def __init__(self) -> None:
+        super().__init__(_TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict) and fields:
+            pairs = " ".join(f"{key}={_text(value)}" for key, value in fields.items())
+            line = f"{line} {pairs}"
+        return line
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value if value and " " not in value else orjson.dumps(value).decode()
+    return orjson.dumps(value, default=str).decode()
+
 
 _CREDENTIALS = re.compile(
     r"((?:api-key|api_key|access_token)=)[^&\s\"']*"  # query parameters
@@ -37,10 +89,15 @@ class RedactCredentialsFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if message == _SPURIOUS_DENIAL:
+            # uvicorn's sansio WebSocket protocol logs this after every HTTP denial
+            # response (websocket.http.response), which the relay uses on purpose.
+            return False
         redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
+
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -60,13 +117,13 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return None
 
 
-def logging_config(level: str) -> dict[str, Any]:
+def logging_config(level: str, log_format: str = "text") -> dict[str, Any]:
     """A `logging.config.dictConfig` dict routing every logger to stdout."""
-    handler = {"()": StdoutHandler, "formatter": "text"}
+    handler = {"()": StdoutHandler, "formatter": log_format}
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"text": {"format": _TEXT_FORMAT}},
+        "formatters": {"text": {"()": TextFormatter}, "json": {"()": JsonFormatter}},
         "filters": {"redact": {"()": RedactCredentialsFilter}},
         "handlers": {"stdout": handler},
         "root": {"handlers": ["stdout"], "level": level},

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import health, realtime
+from app.api import demo, health, metrics, realtime
 from app.auth import QueryCredentialMiddleware
 from app.config import Settings
 from app.runtime import open_runtime
@@ -34,5 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(QueryCredentialMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(realtime.router)
+    app.include_router(demo.router)
     return app

@@ -16,8 +16,11 @@ from azure.identity.aio import DefaultAzureCredential
 
 from app.auth import JwtVerifier, NoAuth, StaticTokens, build_authenticator
 from app.config import Settings
+from app.lifecycle import Lifecycle
 from app.limits import SessionSlots
+from app.metrics import RelayMetrics
 from app.policy import ClientPolicy, enforced_session, enforced_update, make_rules
+from app.relay import RelaySession, SessionStats
 from app.upstream import (
     EntraCredential,
     StaticCredential,
@@ -45,6 +48,8 @@ class Runtime:
     simulated: bool
     authenticator: StaticTokens | JwtVerifier | NoAuth
     slots: SessionSlots
+    lifecycle: Lifecycle
+    metrics: RelayMetrics
 
 
 def build_policy(settings: Settings) -> tuple[ClientPolicy, str]:
@@ -104,6 +109,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 "this relay gets a metered upstream session. Use only for a local demo."
             )
         policy, update = build_policy(settings)
+        lifecycle = Lifecycle()
+        metrics = RelayMetrics(lambda: _live_stats(lifecycle))
+        metrics.per_identity = settings.auth == "token"
+        logger.info("relay configuration", extra={"fields": settings.public_summary()})
         yield Runtime(
             settings=settings,
             target=build_target(
@@ -121,4 +130,14 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             simulated=settings.upstream == "simulator",
             authenticator=authenticator,
             slots=SessionSlots(settings.max_sessions, settings.max_sessions_per_identity),
+            lifecycle=lifecycle,
+            metrics=metrics,
         )
+
+
+def _live_stats(lifecycle: Lifecycle) -> list[tuple[SessionStats, str | None]]:
+    return [
+        (session.stats, session.identity)
+        for session in lifecycle.sessions()
+        if isinstance(session, RelaySession)
+    ]

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import secrets
 import time
+from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
@@ -13,7 +14,8 @@ from app.api.admission import Refusal, authenticate
 from app.api.denial import deny
 from app.api.deps import RuntimeDep
 from app.limits import CapacityError
-from app.relay import RelaySession, SessionLimits
+from app.metrics import outcome_for
+from app.relay import EndCause, RelaySession, SessionLimits, plan_close
 from app.runtime import Runtime
 from app.upstream import UpstreamError, open_upstream
 
@@ -38,10 +40,24 @@ async def realtime(websocket: WebSocket, runtime: RuntimeDep) -> None:
     ignored: the operator decides the upstream. Only the `realtime`
     subprotocol is ever selected, and none is forwarded upstream.
     """
+    metrics = runtime.metrics
+    if not runtime.lifecycle.accepting:
+        metrics.outcome("rejected_capacity")
+        await deny(
+            websocket, 503, "server_shutting_down", "The relay is restarting.", retry_after=1
+        )
+        return
     try:
         identity = await authenticate(websocket, runtime)
         runtime.slots.acquire(identity)
     except (Refusal, CapacityError) as refusal:
+        metrics.outcome(
+            "rejected_auth"
+            if refusal.status == 401
+            else "rejected_origin"
+            if refusal.status == 403
+            else "rejected_capacity"
+        )
         await deny(websocket, refusal.status, refusal.code, refusal.message)
         return
     try:
@@ -56,12 +72,19 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
     try:
         upstream = await open_upstream(runtime.target, runtime.credential, runtime.options)
     except UpstreamError as exc:
-        logger.warning("session %s refused: upstream %d (%s)", session_id, exc.status, exc.message)
+        runtime.metrics.outcome("upstream_connect_failed")
+        logger.warning(
+            "session refused: upstream unavailable",
+            extra={
+                "fields": {"session_id": session_id, "status": exc.status, "reason": exc.message}
+            },
+        )
         await deny(
             websocket, exc.status, "upstream_unavailable", exc.message, retry_after=exc.retry_after
         )
         return
-    connect_ms = (time.monotonic() - started) * 1000
+    connect_seconds = time.monotonic() - started
+    runtime.metrics.connect_seconds.observe(connect_seconds)
     try:
         await upstream.send(runtime.enforced_update)
         offered = websocket.scope.get("subprotocols") or ()
@@ -70,14 +93,23 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
         with contextlib.suppress(Exception):
             await upstream.close(1011)
         raise
+    target = runtime.target
+    client = websocket.client
     logger.info(
-        "session %s open: identity %s upstream %s deployment %s (%s) in %.0f ms",
-        session_id,
-        identity,
-        runtime.target.host,
-        runtime.target.deployment,
-        runtime.target.dialect.name,
-        connect_ms,
+        "session open",
+        extra={
+            "fields": {
+                "session_id": session_id,
+                "identity": identity,
+                "client": client.host if client else None,
+                "origin": websocket.headers.get("origin"),
+                "upstream_host": target.host,
+                "deployment": target.deployment,
+                "protocol": target.dialect.name,
+                "api_version": target.api_version,
+                "connect_ms": round(connect_seconds * 1000, 1),
+            }
+        },
     )
     settings = runtime.settings
     limits = SessionLimits(
@@ -85,21 +117,49 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
         events_burst=settings.client_events_burst,
         max_session_seconds=settings.max_session_seconds,
         idle_timeout_seconds=settings.idle_timeout_seconds,
+        backpressure_timeout_seconds=settings.backpressure_timeout_seconds,
     )
-    session = RelaySession(websocket, upstream, runtime.policy, session_id, limits)
-    end = await session.run()
+    session = RelaySession(websocket, upstream, runtime.policy, session_id, limits, identity)
+    runtime.lifecycle.add(session)
+    try:
+        end = await session.run()
+    finally:
+        runtime.lifecycle.discard(session)
+    duration = time.monotonic() - started
+    runtime.metrics.outcome(outcome_for(end.cause, end.code))
+    runtime.metrics.closed(session.stats, identity, duration)
+    logger.info("session closed", extra={"fields": _close_fields(session, duration)})
+
+
+def _close_fields(session: RelaySession, duration: float) -> dict[str, Any]:
     stats = session.stats
-    logger.info(
-        "session %s closed: %s code=%s after %.1f s; client→upstream %d events, "
-        "upstream→client %d events, refused %s",
-        session_id,
-        end.cause.value,
-        end.code,
-        time.monotonic() - started,
-        stats.client_events,
-        stats.upstream_events,
-        stats.refused or "none",
+    assert stats.end is not None
+    end = stats.end
+    plan = plan_close(end)
+    closed_by = (
+        "client"
+        if end.cause is EndCause.CLIENT_CLOSED
+        else "upstream"
+        if end.cause.value.startswith("upstream_")
+        else "relay"
     )
+    return {
+        "session_id": session.session_id,
+        "identity": session.identity,
+        "duration_s": round(duration, 3),
+        "cause": end.cause.value,
+        "closed_by": closed_by,
+        "client_close_code": end.code if closed_by == "client" else plan.client_code,
+        "client_close_reason": end.reason if closed_by == "client" else plan.client_reason,
+        "upstream_close_code": end.code if closed_by == "upstream" else plan.upstream_code,
+        "upstream_close_reason": end.reason if closed_by == "upstream" else "",
+        "events_client_to_upstream": stats.events_up,
+        "bytes_client_to_upstream": stats.up_bytes,
+        "events_upstream_to_client": stats.events_down,
+        "bytes_upstream_to_client": stats.down_bytes,
+        "refused": dict(stats.refused),
+        "tokens": dict(stats.usage),
+    }
 
 
 for _path in REALTIME_PATHS:

@@ -1,9 +1,21 @@
 """One relayed session: two pumps joined so that when either ends, both end.
 
 The client side is the ASGI WebSocket (uvicorn); the upstream side is a
-`websockets` client connection. Each frame is judged by the pure policy; the
-original text is forwarded whenever the policy changes nothing. Each side is
-closed exactly once, as `closing.plan_close` says.
+`websockets` client connection. Each client frame is judged by the pure
+policy and the original text is forwarded whenever the policy changes
+nothing. A watchdog enforces the session's duration, idle and backpressure
+limits and the relay's shutdown. Each side is closed exactly once, as
+`closing.plan_close` says.
+
+Closing rules that keep every word:
+
+- When the relay ends a session (limits, backpressure, shutdown), it sends
+  the client an error event and a close frame, then keeps forwarding what the
+  client sent until the client's own close frame arrives (at most
+  `CLOSE_TIMEOUT_SECONDS`), and only then closes the upstream.
+- When the client leaves while a response is in flight, the relay sends
+  `response.cancel` and waits up to `USAGE_GRACE_SECONDS` for `response.done`,
+  so the response's usage is still counted.
 """
 
 from __future__ import annotations
@@ -12,7 +24,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.websockets import WebSocket
 from websockets.asyncio.client import ClientConnection
@@ -22,35 +34,27 @@ from app.policy import BINARY_REFUSAL, ClientPolicy, Forward, Refuse, Rewrite, e
 from app.policy.decisions import Decision
 from app.policy.ratelimit import TokenBucket
 from app.policy.server import decide_server
-from app.relay.closing import EndCause, SessionEnd, plan_close
+from app.relay.closing import ClosePlan, EndCause, SessionEnd, plan_close
+from app.relay.stats import SessionLimits, SessionStats
 
-__all__ = ["RelaySession", "SessionLimits", "SessionStats"]
+__all__ = ["RelaySession"]
 
 logger = logging.getLogger(__name__)
 
+CLOSE_TIMEOUT_SECONDS = 5.0
+USAGE_GRACE_SECONDS = 5.0
 _KEEPALIVE_REASON = "keepalive ping timeout"
 _RATE_LIMITED = Refuse("rate_limited", "Too many events; this one was not forwarded.")
-
-
-@dataclass(frozen=True, slots=True)
-class SessionLimits:
-    """Per-session limits; durations in seconds."""
-
-    events_per_second: float
-    events_burst: int
-    max_session_seconds: float
-    idle_timeout_seconds: float
-
-
-@dataclass(slots=True)
-class SessionStats:
-    """Plain counters, cheap enough to bump per event."""
-
-    client_events: int = 0
-    client_bytes: int = 0
-    upstream_events: int = 0
-    upstream_bytes: int = 0
-    refused: dict[str, int] = field(default_factory=dict)
+_TRANSCRIPTION_DONE = "conversation.item.input_audio_transcription.completed"
+_CANCEL = '{"type":"response.cancel","event_id":"relay_client_gone"}'
+_NOTICES = {
+    "upstream_closed": "The upstream service closed the connection.",
+    "upstream_unresponsive": "The upstream service stopped responding.",
+    "session_expired": "The session reached its maximum duration.",
+    "idle_timeout": "The session was idle for too long.",
+    "backpressure": "The client did not keep up with the audio stream.",
+    "server_shutting_down": "The relay is restarting; reconnect to continue.",
+}
 
 
 class RelaySession:
@@ -63,32 +67,44 @@ class RelaySession:
         policy: ClientPolicy,
         session_id: str,
         limits: SessionLimits,
+        identity: str | None = None,
     ) -> None:
         self._client = client
-        self._limits = limits
-        self._clock = asyncio.get_running_loop().time
-        self._started = self._last_client_frame = self._clock()
         self._upstream = upstream
         self._policy = policy
+        self._limits = limits
         self.session_id = session_id
+        self.identity = identity
         self.stats = SessionStats()
         self._event_ids = itertools.count(1)
+        self._clock = asyncio.get_running_loop().time
+        self._started = self._last_client_frame = self._clock()
+        self._send_blocked_since: float | None = None
+        self._response_in_flight = False
+        self._stop = asyncio.Event()
+        self._stop_cause = EndCause.SHUTDOWN
+
+    def shutdown(self) -> None:
+        """Ask the session to end with `server_shutting_down` (close 1012). Idempotent."""
+        self._stop_cause = EndCause.SHUTDOWN
+        self._stop.set()
 
     async def run(self) -> SessionEnd:
         """Relay until one side ends, then close both. Never raises, except on cancel."""
-        pumps = [
-            asyncio.create_task(self._upstream_to_client(), name=f"{self.session_id}-down"),
-            asyncio.create_task(self._client_to_upstream(), name=f"{self.session_id}-up"),
-            asyncio.create_task(self._watchdog(), name=f"{self.session_id}-limits"),
-        ]
+        down = asyncio.create_task(self._upstream_to_client(), name=f"{self.session_id}-down")
+        up = asyncio.create_task(self._client_to_upstream(), name=f"{self.session_id}-up")
+        guard = asyncio.create_task(self._watchdog(), name=f"{self.session_id}-guard")
+        tasks = [down, up, guard]
         try:
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            end = _first_end(tasks)
+            plan = plan_close(end)
+            keep_reading = plan.client_code is not None and plan.upstream_code is not None
+            await _cancel(down, guard, *(() if keep_reading else (up,)))
+            await self._close(end, plan, up if keep_reading else None)
         finally:
-            for pump in pumps:
-                pump.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
-        end = _first_end(pumps)
-        await self._close(end)
+            await _cancel(*tasks)
+        self.stats.end = end
         return end
 
     # -- pumps ------------------------------------------------------------
@@ -116,12 +132,10 @@ class RelaySession:
                 if type(decision) is Forward:
                     assert text is not None
                     await upstream_send(text)
-                    stats.client_events += 1
-                    stats.client_bytes += len(text)
+                    stats.count_up(decision.event_type, len(text))
                 elif type(decision) is Rewrite:
                     await upstream_send(decision.text)
-                    stats.client_events += 1
-                    stats.client_bytes += len(decision.text)
+                    stats.count_up(decision.event_type, len(decision.text))
                 else:
                     assert type(decision) is Refuse
                     await self._refuse(decision)
@@ -132,32 +146,96 @@ class RelaySession:
         recv = self._upstream.recv
         send = self._client.send
         stats = self.stats
+        clock = self._clock
         while True:
             try:
                 frame = await recv()
             except ConnectionClosed as exc:
                 return _upstream_end(exc)
+            message: dict[str, Any]
             if isinstance(frame, str):
-                _event_type, replacement = decide_server(frame)
-                out = frame if replacement is None else replacement
-                await send({"type": "websocket.send", "text": out})
+                event_type, out = decide_server(frame)
+                if out is None:
+                    stats.count_dropped()
+                    continue
+                message = {"type": "websocket.send", "text": out}
+                if event_type == "response.created":
+                    self._response_in_flight = True
+                elif event_type == "response.done":
+                    self._response_in_flight = False
+                    stats.record_usage(frame)
+                elif event_type == _TRANSCRIPTION_DONE:
+                    stats.record_transcription_usage(frame)
             else:
-                await send({"type": "websocket.send", "bytes": frame})
-            stats.upstream_events += 1
-            stats.upstream_bytes += len(frame)
+                event_type, message = "", {"type": "websocket.send", "bytes": frame}
+            self._send_blocked_since = clock()
+            await send(message)
+            self._send_blocked_since = None
+            stats.count_down(event_type, len(frame))
 
     async def _watchdog(self) -> SessionEnd:
-        """Ends the session at its maximum duration, or after idling too long."""
-        deadline = self._started + self._limits.max_session_seconds
-        idle = self._limits.idle_timeout_seconds
+        """Ends the session at its limits: duration, idling, backpressure, shutdown."""
+        limits = self._limits
+        deadline = self._started + limits.max_session_seconds
+        stuck_after = limits.backpressure_timeout_seconds
         while True:
             now = self._clock()
+            if self._stop.is_set():
+                return SessionEnd(self._stop_cause)
             if now >= deadline:
                 return SessionEnd(EndCause.SESSION_EXPIRED)
-            idle_at = self._last_client_frame + idle
+            idle_at = self._last_client_frame + limits.idle_timeout_seconds
             if now >= idle_at:
                 return SessionEnd(EndCause.IDLE_TIMEOUT)
-            await asyncio.sleep(min(deadline, idle_at) - now)
+            blocked = self._send_blocked_since
+            if blocked is not None and now - blocked >= stuck_after:
+                return SessionEnd(EndCause.BACKPRESSURE)
+            # Wake for the next deadline, and often enough to notice a stuck send.
+            wake = min(deadline, idle_at, now + stuck_after / 4)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wake - now):
+                    await self._stop.wait()
+
+    # -- closing ----------------------------------------------------------
+
+    async def _close(
+        self, end: SessionEnd, plan: ClosePlan, up: asyncio.Task[SessionEnd] | None
+    ) -> None:
+        """Close both sides as planned, each at most once and within bounded time."""
+        if plan.client_code is not None:
+            await self._close_client(plan)
+        if up is not None:
+            # Forward what the client sent before it saw our close, until its close frame.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                    await asyncio.wait([up])
+        if plan.upstream_code is None:
+            return
+        if end.cause is EndCause.CLIENT_CLOSED and self._response_in_flight:
+            await self._cancel_response()
+        with contextlib.suppress(Exception):
+            await self._upstream.close(plan.upstream_code)
+
+    async def _close_client(self, plan: ClosePlan) -> None:
+        assert plan.client_code is not None
+        with contextlib.suppress(Exception, TimeoutError):  # the client may be gone or stuck
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                if plan.notify is not None:
+                    await self._refuse(Refuse(plan.notify, _NOTICES[plan.notify]))
+                await self._client.close(plan.client_code, plan.client_reason)
+
+    async def _cancel_response(self) -> None:
+        """The client left mid-response: cancel it and wait briefly for its usage."""
+        with contextlib.suppress(Exception, TimeoutError):
+            await self._upstream.send(_CANCEL)
+            async with asyncio.timeout(USAGE_GRACE_SECONDS):
+                while True:
+                    frame = await self._upstream.recv()
+                    if isinstance(frame, str):
+                        event_type, _ = decide_server(frame)
+                        if event_type == "response.done":
+                            self.stats.record_usage(frame)
+                            return
 
     # -- helpers ----------------------------------------------------------
 
@@ -166,32 +244,16 @@ class RelaySession:
         return f"{self.session_id}_{next(self._event_ids)}"
 
     async def _refuse(self, refusal: Refuse) -> None:
-        refused = self.stats.refused
-        refused[refusal.code] = refused.get(refusal.code, 0) + 1
+        self.stats.count_refused(refusal.code)
         await self._client.send(
             {"type": "websocket.send", "text": error_event(self.next_event_id(), refusal)}
         )
 
-    async def _close(self, end: SessionEnd) -> None:
-        plan = plan_close(end)
-        if plan.client_code is not None:
-            with contextlib.suppress(Exception):  # the client may already be gone
-                if plan.notify is not None:
-                    await self._refuse(Refuse(plan.notify, _NOTICES[plan.notify]))
-                await self._client.close(plan.client_code, plan.client_reason)
-        if plan.upstream_code is not None:
-            with contextlib.suppress(Exception):
-                await self._upstream.close(plan.upstream_code)
 
-
-_NOTICES = {
-    "upstream_closed": "The upstream service closed the connection.",
-    "upstream_unresponsive": "The upstream service stopped responding.",
-    "session_expired": "The session reached its maximum duration.",
-    "idle_timeout": "The session was idle for too long.",
-    "backpressure": "The client did not keep up with the audio stream.",
-    "server_shutting_down": "The relay is restarting; reconnect to continue.",
-}
+async def _cancel(*tasks: asyncio.Task[SessionEnd]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _upstream_end(exc: ConnectionClosed) -> SessionEnd:
@@ -202,15 +264,15 @@ def _upstream_end(exc: ConnectionClosed) -> SessionEnd:
     return SessionEnd(EndCause.UPSTREAM_DROPPED)
 
 
-def _first_end(pumps: list[asyncio.Task[SessionEnd]]) -> SessionEnd:
+def _first_end(tasks: list[asyncio.Task[SessionEnd]]) -> SessionEnd:
     """The end reported by the first finished task, in a fixed order."""
-    for pump in pumps:
-        if pump.done() and not pump.cancelled():
-            exc = pump.exception()
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            exc = task.exception()
             if exc is None:
-                return pump.result()
-            if not isinstance(exc, OSError):
-                logger.error("relay pump failed", exc_info=exc)
-                return SessionEnd(EndCause.ERROR)
-            return SessionEnd(EndCause.CLIENT_CLOSED, 1006)
+                return task.result()
+            if isinstance(exc, OSError):  # uvicorn's ClientDisconnected: the client went away
+                return SessionEnd(EndCause.CLIENT_CLOSED, 1006)
+            logger.error("relay task failed", exc_info=exc)
+            return SessionEnd(EndCause.ERROR)
     return SessionEnd(EndCause.ERROR)

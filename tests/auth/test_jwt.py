@@ -168,6 +168,8 @@ class JwksServer:
         self.status = 200
         self.body: bytes | None = None
         self.requests = 0
+        self.entered = asyncio.Event()  # set when a request arrives
+        self.gate: asyncio.Event | None = None  # when set, requests wait for it before answering
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/discovery/v2.0/keys"
@@ -187,6 +189,9 @@ class JwksServer:
 
     async def _serve(self, _request: web.Request) -> web.Response:
         self.requests += 1
+        self.entered.set()
+        if self.gate is not None:
+            await self.gate.wait()
         body = self.body if self.body is not None else orjson.dumps({"keys": self.keys})
         return web.Response(status=self.status, body=body, content_type="application/json")
 
@@ -442,9 +447,19 @@ async def test_key_type_must_fit_the_algorithm(
     await assert_refused(verifier, signer.sign(claims(), kid=kid))
 
 
-async def test_token_without_kid_is_refused(verifier: JwtVerifier, keys: Keys) -> None:
-    """An RS256 token with no kid header is refused."""
-    await assert_refused(verifier, jwt.encode(claims(), keys.rsa.private, algorithm="RS256"))
+@pytest.mark.parametrize("headers", [None, {"kid": ""}], ids=["no-kid", "empty-kid"])
+async def test_token_without_kid_is_refused_without_a_fetch(
+    verifier: JwtVerifier,
+    jwks: JwksServer,
+    keys: Keys,
+    clock: FakeClock,
+    headers: dict[str, Any] | None,
+) -> None:
+    """An RS256 token with a missing or empty kid header is refused and fetches nothing."""
+    clock.advance(31)
+    token = jwt.encode(claims(), keys.rsa.private, algorithm="RS256", headers=headers)
+    await assert_refused(verifier, token)
+    assert jwks.requests == 1
 
 
 # --- malformed input ---------------------------------------------------------------------
@@ -562,6 +577,41 @@ async def test_concurrent_unknown_kid_verifications_share_one_fetch(
         assert results == ["user-sub"] * 20
     else:
         assert all(type(result) is AuthError for result in results)
+
+
+async def test_cancelling_one_waiter_does_not_cancel_the_shared_fetch(
+    verifier: JwtVerifier, jwks: JwksServer, keys: Keys, clock: FakeClock
+) -> None:
+    """A verification cancelled mid-fetch leaves the shared fetch running for the others."""
+    jwks.keys = [keys.rsa.jwk(), keys.rotated.jwk()]
+    jwks.gate, jwks.entered = asyncio.Event(), asyncio.Event()
+    clock.advance(31)
+    token = keys.rotated.sign(claims())
+    cancelled = asyncio.create_task(verifier.verify(token))
+    survivor = asyncio.create_task(verifier.verify(token))
+    await jwks.entered.wait()
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    jwks.gate.set()
+    assert await survivor == "user-sub"
+    assert jwks.requests == 2
+
+
+async def test_aclose_during_a_fetch_refuses_the_waiting_verification(
+    verifier: JwtVerifier, jwks: JwksServer, keys: Keys, clock: FakeClock
+) -> None:
+    """Closing the verifier while a fetch is in flight turns the waiting verification into AuthError."""
+    jwks.keys = [keys.rotated.jwk()]
+    jwks.gate, jwks.entered = asyncio.Event(), asyncio.Event()
+    clock.advance(31)
+    waiting = asyncio.create_task(verifier.verify(keys.rotated.sign(claims())))
+    await jwks.entered.wait()
+    await verifier.aclose()
+    with pytest.raises(AuthError):
+        await waiting
+    jwks.gate.set()
+    assert await verifier.verify(keys.rsa.sign(claims())) == "user-sub"  # cached keys still work
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ async def relay_process(tmp_path: Path) -> AsyncIterator[tuple[int, list[str]]]:
     assert proc.stdout is not None
     lines: list[str] = []
     try:
-        await _read_until(proc.stdout, "Uvicorn running on", lines)
+        await _read_until(proc.stdout, "relay listening", lines)
         yield port, lines
     finally:
         proc.terminate()

@@ -1,0 +1,35 @@
+"""`GET /metrics` in Prometheus text format, optionally behind a Bearer token."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.api.deps import RuntimeDep
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.get("/metrics")
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    """The relay's metrics; 401 without the right `RELAY_METRICS_TOKEN`, when one is set.
+
+    With `RELAY_METRICS_PORT` set, the metrics are served only on that port
+    and this path answers 404 on the public listener.
+    """
+    settings = runtime.settings
+    port = request.scope.get("server", (None, None))[1]
+    if settings.metrics_port is not None and port != settings.metrics_port:
+        return Response(status_code=404)
+    if settings.metrics_token is not None:
+        presented = request.headers.get("authorization", "")
+        expected = f"Bearer {settings.metrics_token}"
+        if not hmac.compare_digest(presented.encode(), expected.encode()):
+            return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    body = generate_latest(runtime.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

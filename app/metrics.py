@@ -1,0 +1,227 @@
+"""Prometheus metrics, read from plain session counters at scrape time.
+
+Sessions bump ints in their own `SessionStats`; nothing on the hot path
+touches Prometheus. A collector adds the live sessions' counters to the
+totals of closed ones whenever `/metrics` is scraped. Label values come from
+fixed sets (`other` for unknown event types), so cardinality stays bounded;
+per-identity token counts exist only for static-token identities.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from typing import Literal
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from app.policy.dialect import GA, PREVIEW
+from app.relay import USAGE_KINDS, EndCause, SessionStats
+
+__all__ = ["OUTCOMES", "RelayMetrics", "outcome_for"]
+
+Outcome = Literal[
+    "ok",
+    "client_closed",
+    "upstream_closed",
+    "rejected_auth",
+    "rejected_origin",
+    "rejected_capacity",
+    "upstream_connect_failed",
+    "limit",
+    "shutdown",
+    "error",
+]
+OUTCOMES: tuple[Outcome, ...] = (
+    "ok",
+    "client_closed",
+    "upstream_closed",
+    "rejected_auth",
+    "rejected_origin",
+    "rejected_capacity",
+    "upstream_connect_failed",
+    "limit",
+    "shutdown",
+    "error",
+)
+
+_SERVER_TYPES = frozenset(
+    {
+        "error",
+        "session.created",
+        "session.updated",
+        "conversation.created",
+        "conversation.item.created",
+        "conversation.item.added",
+        "conversation.item.done",
+        "conversation.item.retrieved",
+        "conversation.item.truncated",
+        "conversation.item.deleted",
+        "conversation.item.input_audio_transcription.delta",
+        "conversation.item.input_audio_transcription.completed",
+        "conversation.item.input_audio_transcription.failed",
+        "conversation.item.input_audio_transcription.segment",
+        "input_audio_buffer.committed",
+        "input_audio_buffer.cleared",
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.timeout_triggered",
+        "output_audio_buffer.started",
+        "output_audio_buffer.stopped",
+        "output_audio_buffer.cleared",
+        "response.created",
+        "response.done",
+        "response.output_item.added",
+        "response.output_item.done",
+        "response.content_part.added",
+        "response.content_part.done",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.text.delta",
+        "response.text.done",
+        "response.audio.delta",
+        "response.audio.done",
+        "response.audio_transcript.delta",
+        "response.audio_transcript.done",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.output_audio.delta",
+        "response.output_audio.done",
+        "response.output_audio_transcript.delta",
+        "response.output_audio_transcript.done",
+        "rate_limits.updated",
+    }
+)
+_KNOWN_TYPES = _SERVER_TYPES | GA.client_events | PREVIEW.client_events
+_CONNECT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
+
+
+def outcome_for(cause: EndCause, code: int | None) -> Outcome:
+    """The `relay_sessions_total` outcome for a session end."""
+    if cause is EndCause.CLIENT_CLOSED:
+        return "ok" if code in (1000, 1001, 1005) else "client_closed"
+    if cause in (
+        EndCause.UPSTREAM_CLOSED,
+        EndCause.UPSTREAM_DROPPED,
+        EndCause.UPSTREAM_UNRESPONSIVE,
+    ):
+        return "upstream_closed"
+    if cause in (EndCause.SESSION_EXPIRED, EndCause.IDLE_TIMEOUT, EndCause.BACKPRESSURE):
+        return "limit"
+    if cause is EndCause.SHUTDOWN:
+        return "shutdown"
+    return "error"
+
+
+class _Totals:
+    """Counters summed over sessions."""
+
+    def __init__(self) -> None:
+        self.events: Counter[tuple[str, str]] = Counter()
+        self.bytes: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()
+        self.tokens: Counter[str] = Counter()
+        self.identity_tokens: Counter[tuple[str, str]] = Counter()
+
+    def add(self, stats: SessionStats, identity: str | None) -> None:
+        for event_type, count in stats.up_events.items():
+            self.events["client_to_upstream", _label(event_type)] += count
+        for event_type, count in stats.down_events.items():
+            self.events["upstream_to_client", _label(event_type)] += count
+        self.bytes["client_to_upstream"] += stats.up_bytes
+        self.bytes["upstream_to_client"] += stats.down_bytes
+        self.refused.update(stats.refused)
+        self.tokens.update(stats.usage)
+        if identity is not None:
+            for kind, count in stats.usage.items():
+                self.identity_tokens[identity, kind] += count
+
+
+def _label(event_type: str) -> str:
+    return event_type if event_type in _KNOWN_TYPES else "other"
+
+
+class RelayMetrics(Collector):
+    """All relay metrics, in their own registry (one per app)."""
+
+    def __init__(self, live: Callable[[], Iterable[tuple[SessionStats, str | None]]]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._live = live
+        self._closed = _Totals()
+        self._outcomes: Counter[str] = Counter()
+        self.per_identity = False
+        self.connect_seconds = Histogram(
+            "relay_upstream_connect_seconds",
+            "Time to open the upstream WebSocket, retries included.",
+            buckets=_CONNECT_BUCKETS,
+            registry=self.registry,
+        )
+        self.session_seconds = Histogram(
+            "relay_session_duration_seconds",
+            "Session duration from upgrade to close.",
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(self)
+
+    def outcome(self, outcome: Outcome) -> None:
+        self._outcomes[outcome] += 1
+
+    def closed(self, stats: SessionStats, identity: str | None, seconds: float) -> None:
+        """Fold a finished session into the totals."""
+        self._closed.add(stats, identity if self.per_identity else None)
+        self.session_seconds.observe(seconds)
+
+    def collect(self) -> Iterator[Metric]:
+        totals = _Totals()
+        live = list(self._live())
+        for stats, identity in live:
+            totals.add(stats, identity if self.per_identity else None)
+        closed = self._closed
+        active = GaugeMetricFamily("relay_sessions_active", "Sessions open now.")
+        active.add_metric([], len(live))
+        yield active
+        sessions = CounterMetricFamily(
+            "relay_sessions", "Sessions by outcome, refusals included.", labels=["outcome"]
+        )
+        for outcome in OUTCOMES:
+            sessions.add_metric([outcome], self._outcomes[outcome])
+        yield sessions
+        events = CounterMetricFamily(
+            "relay_events", "Events relayed, by direction and type.", labels=["direction", "type"]
+        )
+        for key in sorted(set(closed.events) | set(totals.events)):
+            events.add_metric(list(key), closed.events[key] + totals.events[key])
+        yield events
+        sizes = CounterMetricFamily(
+            "relay_event_bytes", "Bytes relayed, by direction.", labels=["direction"]
+        )
+        for direction in ("client_to_upstream", "upstream_to_client"):
+            sizes.add_metric([direction], closed.bytes[direction] + totals.bytes[direction])
+        yield sizes
+        refused = CounterMetricFamily(
+            "relay_events_refused", "Client events refused, by error code.", labels=["code"]
+        )
+        for code in sorted(set(closed.refused) | set(totals.refused)):
+            refused.add_metric([code], closed.refused[code] + totals.refused[code])
+        yield refused
+        tokens = CounterMetricFamily(
+            "relay_tokens", "Model tokens used, from response.done usage.", labels=["kind"]
+        )
+        for kind in USAGE_KINDS:
+            tokens.add_metric([kind], closed.tokens[kind] + totals.tokens[kind])
+        yield tokens
+        if self.per_identity:
+            by_identity = CounterMetricFamily(
+                "relay_identity_tokens",
+                "Model tokens used per static-token identity.",
+                labels=["identity", "kind"],
+            )
+            for key in sorted(set(closed.identity_tokens) | set(totals.identity_tokens)):
+                by_identity.add_metric(
+                    list(key), closed.identity_tokens[key] + totals.identity_tokens[key]
+                )
+            yield by_identity
