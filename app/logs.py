@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from websockets.frames import Frame
 
 __all__ = [
     "JsonFormatter",
@@ -79,7 +80,7 @@ def redact(message: str) -> str:
 
 
 class RedactCredentialsFilter(logging.Filter):
-    """Masks credentials in a record before any handler sees it.
+    """Masks credentials, and drops frame dumps, before any handler sees a record.
 
     Attached to the loggers of uvicorn and websockets, whose lines carry
     query strings and, at DEBUG, every handshake header (the client's token,
@@ -88,6 +89,11 @@ class RedactCredentialsFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and args and isinstance(args[0], Frame):
+            # websockets' DEBUG frame dumps ("< TEXT '...'") quote payloads: audio,
+            # transcripts, instructions. Never let them out.
+            return False
         message = record.getMessage()
         if message == _SPURIOUS_DENIAL:
             # uvicorn's sansio WebSocket protocol logs this after every HTTP denial

@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.add_middleware(QueryCredentialMiddleware)
+    app.add_middleware(metrics.MetricsPortMiddleware, metrics_port=settings.metrics_port)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(realtime.router)

@@ -124,6 +124,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 max_message_bytes=settings.max_upstream_message_bytes,
                 ping_interval_seconds=settings.ping_interval_seconds,
                 ping_timeout_seconds=settings.ping_timeout_seconds,
+                max_queue=max(
+                    1, settings.max_buffered_bytes // settings.max_upstream_message_bytes
+                ),
             ),
             policy=policy,
             enforced_update=update,

@@ -27,13 +27,15 @@ async def healthz(runtime: RuntimeDep) -> dict[str, object]:
 
 @router.get("/readyz")
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """200 when a new session could be served: a usable credential and a free slot."""
+    """200 when a new session could be served: not draining, a usable credential, a free slot."""
     credential = runtime.credential.usable
     capacity = not runtime.slots.full
-    ready = credential and capacity
+    accepting = runtime.lifecycle.accepting
+    ready = credential and capacity and accepting
     return JSONResponse(
         {
             "status": "ready" if ready else "not_ready",
+            "draining": not accepting,
             "credential": credential,
             "capacity": capacity,
         },

@@ -5,14 +5,37 @@ from __future__ import annotations
 import hmac
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import RuntimeDep
 
-__all__ = ["router"]
+__all__ = ["MetricsPortMiddleware", "router"]
 
 router = APIRouter()
+
+
+class MetricsPortMiddleware:
+    """With `RELAY_METRICS_PORT`, that port serves `/metrics` and nothing else."""
+
+    def __init__(self, app: ASGIApp, metrics_port: int | None) -> None:
+        self.app = app
+        self.metrics_port = metrics_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.metrics_port is not None
+            and scope["type"] in ("http", "websocket")
+            and (scope.get("server") or (None, None))[1] == self.metrics_port
+            and scope.get("path") != "/metrics"
+        ):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})  # answered as HTTP 403
+            else:
+                await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 @router.get("/metrics")

@@ -24,9 +24,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import Mapping
 from typing import Any
 
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -116,6 +117,7 @@ class RelaySession:
         stats = self.stats
         clock = self._clock
         bucket = TokenBucket(self._limits.events_per_second, self._limits.events_burst, clock())
+        debug = logger.isEnabledFor(logging.DEBUG)  # checked once: keeps logging off the hot path
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
@@ -128,6 +130,8 @@ class RelaySession:
                 continue
             text: str | None = message.get("text")
             decision: Decision = BINARY_REFUSAL if text is None else decide(text)
+            if debug:
+                self._debug_event("client_to_upstream", decision, message)
             try:
                 if type(decision) is Forward:
                     assert text is not None
@@ -147,6 +151,7 @@ class RelaySession:
         send = self._client.send
         stats = self.stats
         clock = self._clock
+        debug = logger.isEnabledFor(logging.DEBUG)
         while True:
             try:
                 frame = await recv()
@@ -168,6 +173,18 @@ class RelaySession:
                     stats.record_transcription_usage(frame)
             else:
                 event_type, message = "", {"type": "websocket.send", "bytes": frame}
+            if debug:
+                logger.debug(
+                    "event",
+                    extra={
+                        "fields": {
+                            "session_id": self.session_id,
+                            "direction": "upstream_to_client",
+                            "type": event_type,
+                            "bytes": len(frame),
+                        }
+                    },
+                )
             self._send_blocked_since = clock()
             await send(message)
             self._send_blocked_since = None
@@ -221,7 +238,13 @@ class RelaySession:
         with contextlib.suppress(Exception, TimeoutError):  # the client may be gone or stuck
             async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
                 if plan.notify is not None:
-                    await self._refuse(Refuse(plan.notify, _NOTICES[plan.notify]))
+                    notice = Refuse(plan.notify, _NOTICES[plan.notify])
+                    await self._client.send(
+                        {
+                            "type": "websocket.send",
+                            "text": error_event(self.next_event_id(), notice),
+                        }
+                    )
                 await self._client.close(plan.client_code, plan.client_reason)
 
     async def _cancel_response(self) -> None:
@@ -238,6 +261,27 @@ class RelaySession:
                             return
 
     # -- helpers ----------------------------------------------------------
+
+    def _debug_event(self, direction: str, decision: Decision, message: Mapping[str, Any]) -> None:
+        """One DEBUG line per event: its type, size and fate, never its payload."""
+        size = len(message.get("text") or message.get("bytes") or "")
+        if isinstance(decision, Refuse):
+            event_type, fate = "", f"refused:{decision.code}"
+        else:
+            event_type = decision.event_type
+            fate = "rewritten" if isinstance(decision, Rewrite) else "forwarded"
+        logger.debug(
+            "event",
+            extra={
+                "fields": {
+                    "session_id": self.session_id,
+                    "direction": direction,
+                    "type": event_type,
+                    "bytes": size,
+                    "fate": fate,
+                }
+            },
+        )
 
     def next_event_id(self) -> str:
         """A relay event id, prefixed with the session id so reports can be matched."""
@@ -271,6 +315,8 @@ def _first_end(tasks: list[asyncio.Task[SessionEnd]]) -> SessionEnd:
             exc = task.exception()
             if exc is None:
                 return task.result()
+            if isinstance(exc, WebSocketDisconnect):  # the client left while we sent
+                return SessionEnd(EndCause.CLIENT_CLOSED, exc.code, exc.reason or "")
             if isinstance(exc, OSError):  # uvicorn's ClientDisconnected: the client went away
                 return SessionEnd(EndCause.CLIENT_CLOSED, 1006)
             logger.error("relay task failed", exc_info=exc)

@@ -92,9 +92,10 @@ class SessionStats:
             return
         inputs = _details(usage, "input_token_details")
         outputs = _details(usage, "output_token_details")
-        if not inputs and not outputs:
-            # Transcription usage may carry only totals: count them as text.
+        # Transcription usage may give a side only as a total: count it as text.
+        if not inputs:
             inputs = {"text_tokens": usage.get("input_tokens")}
+        if not outputs:
             outputs = {"text_tokens": usage.get("output_tokens")}
         total = self.usage
         total["input_text"] += _int(inputs.get("text_tokens"))
