@@ -183,6 +183,8 @@ class JwksServer:
         await web.SockSite(self._runner, self._sock).start()
 
     async def stop(self) -> None:
+        if self.gate is not None:
+            self.gate.set()  # release held requests, even when a test failed before doing so
         if self._runner is not None:
             await self._runner.cleanup()
         self._sock.close()
@@ -589,7 +591,7 @@ async def test_cancelling_one_waiter_does_not_cancel_the_shared_fetch(
     token = keys.rotated.sign(claims())
     cancelled = asyncio.create_task(verifier.verify(token))
     survivor = asyncio.create_task(verifier.verify(token))
-    await jwks.entered.wait()
+    await asyncio.wait_for(jwks.entered.wait(), timeout=5)  # the shared fetch has begun
     cancelled.cancel()
     with pytest.raises(asyncio.CancelledError):
         await cancelled
@@ -606,8 +608,8 @@ async def test_aclose_during_a_fetch_refuses_the_waiting_verification(
     jwks.gate, jwks.entered = asyncio.Event(), asyncio.Event()
     clock.advance(31)
     waiting = asyncio.create_task(verifier.verify(keys.rotated.sign(claims())))
-    await jwks.entered.wait()
-    await verifier.aclose()
+    await asyncio.wait_for(jwks.entered.wait(), timeout=5)  # the shared fetch has begun
+    await asyncio.wait_for(verifier.aclose(), timeout=2)  # cancels, not waits out, the fetch
     with pytest.raises(AuthError):
         await waiting
     jwks.gate.set()

@@ -1,0 +1,144 @@
+"""A scriptable fake upstream for fault injection, on 127.0.0.1.
+
+Each handshake takes the next entry of `handshake_plan` (an HTTP status to
+refuse with, optional headers, or "hang"); once the plan is used up,
+handshakes are accepted and `script` runs the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Literal
+
+import orjson
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+Script = Callable[["FakeConnection"], Awaitable[None]]
+
+
+@dataclass
+class Refuse:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Step = Refuse | Literal["hang"]
+
+
+@dataclass
+class FakeConnection:
+    """One accepted upstream connection, as the fake sees it."""
+
+    ws: ServerConnection
+    received: list[str] = field(default_factory=list)
+    close_code: int | None = None
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send(self, event: dict[str, object]) -> None:
+        await self.ws.send(orjson.dumps(event).decode())
+
+    async def next_event(self) -> dict[str, object]:
+        frame = await self.ws.recv()
+        assert isinstance(frame, str)
+        self.received.append(frame)
+        event: dict[str, object] = orjson.loads(frame)
+        return event
+
+    async def until(self, event_type: str) -> dict[str, object]:
+        while True:
+            event = await self.next_event()
+            if event["type"] == event_type:
+                return event
+
+
+async def echo_script(conn: FakeConnection) -> None:
+    """Answer session.update and record everything until the relay closes."""
+    await conn.send({"type": "session.created", "session": {"instructions": "", "tools": []}})
+    while True:
+        event = await conn.next_event()
+        if event["type"] == "session.update":
+            await conn.send({"type": "session.updated", "session": {"instructions": "x"}})
+
+
+class FakeUpstream:
+    """Start with `async with FakeUpstream(script) as fake:`; dial `fake.url`."""
+
+    def __init__(
+        self, script: Script = echo_script, handshake_plan: list[Step] | None = None
+    ) -> None:
+        self.script = script
+        self.handshake_plan = list(handshake_plan or [])
+        self.handshakes = 0
+        self.connections: list[FakeConnection] = []
+        self._server: Server | None = None
+        self._release = asyncio.Event()
+        self._changed = asyncio.Condition()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aenter__(self) -> FakeUpstream:
+        self._server = await serve(
+            self._handle,
+            "127.0.0.1",
+            0,
+            process_request=self._process_request,
+            compression=None,
+            max_size=None,
+            close_timeout=1,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._release.set()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def wait_for(self, predicate: Callable[[], bool], seconds: float = 5.0) -> None:
+        async with asyncio.timeout(seconds), self._changed:
+            await self._changed.wait_for(predicate)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _process_request(self, _conn: ServerConnection, _request: Request) -> Response | None:
+        self.handshakes += 1
+        await self._notify()
+        if not self.handshake_plan:
+            return None
+        step = self.handshake_plan.pop(0)
+        if step == "hang":
+            await self._release.wait()
+            return Response(503, "Service Unavailable", Headers(), b"")
+        headers = Headers(step.headers)
+        return Response(step.status, "Refused", headers, b"refused")
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        conn = FakeConnection(ws)
+        self.connections.append(conn)
+        await self._notify()
+        try:
+            with contextlib.suppress(ConnectionClosed):
+                await self.script(conn)
+                await ws.wait_closed()
+        finally:
+            conn.close_code = ws.close_code
+            conn.closed.set()
+            await self._notify()
