@@ -27,6 +27,10 @@ const demo = (window.relayDemo = {
     return lines.map(({ role, text }) => ({ role, text }));
   },
   playedChunks: 0, // assistant audio deltas scheduled for playback
+  interruptions: 0, // barge-ins that cut assistant audio short
+  get playerState() {
+    return player?.state ?? "none"; // "running" once the playback AudioContext plays
+  },
   appendsSent: 0, // input_audio_buffer.append events sent
   lastError: null, // { code, message } of the last relay/service `error` event
   closeCode: null,
@@ -207,18 +211,23 @@ function play(base64) {
   demo.playedChunks += 1;
 }
 
+function stopPlayback() {
+  for (const source of playing) source.stop();
+  playing.clear();
+  playhead = 0;
+}
+
 // The user started talking: silence the assistant at once and stop its response.
 // (A fuller client would also send `conversation.item.truncate` with the milliseconds
 // actually played, so the model knows what the user heard.)
 function bargeIn() {
-  for (const source of playing) source.stop();
-  playing.clear();
-  playhead = 0;
+  if (playing.size > 0) demo.interruptions += 1;
+  stopPlayback();
   if (responseInFlight) send({ type: "response.cancel" });
 }
 
 function stopAudio() {
-  bargeIn();
+  stopPlayback();
   mic?.stream?.getTracks().forEach((track) => track.stop());
   mic?.context.close();
   player?.close();

@@ -1,0 +1,161 @@
+"""Fixtures for the drop-in SDK tests: stock clients against a relay in front of the simulator.
+
+The SDKs run as subprocesses in their own environments:
+
+- openai-python in `.venv-sdk` (its `realtime` extra pins websockets<16, the relay uses 17),
+  built from `tests/sdk/requirements.txt` when missing or outdated;
+- openai-node in `tests/sdk/node/node_modules`, installed from `package.json` (exact
+  version, no lockfile) when missing or outdated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.simulator import Simulator
+from tests.e2e.harness import RunningRelay, make_settings, running_relay
+
+ROOT = Path(__file__).resolve().parents[2]
+SDK_DIR = Path(__file__).resolve().parent
+SDK_VENV = ROOT / ".venv-sdk"
+NODE_DIR = SDK_DIR / "node"
+TOKEN = "sdk-token-0123456789abcdef"
+PREVIEW_VERSION = "2025-04-01-preview"
+INSTALL_TIMEOUT = 600
+
+RelayFactory = Callable[[str], AbstractAsyncContextManager[RunningRelay]]
+
+
+def pinned(requirements: Path, name: str) -> str:
+    """The version `requirements` pins `name` to (`name[extra]==v` lines)."""
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        package, _, version = line.partition("==")
+        if package.split("[", 1)[0].strip().lower() == name:
+            return version.strip()
+    raise AssertionError(f"{requirements} does not pin {name}")
+
+
+def _run(command: list[str], cwd: Path) -> None:
+    done = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        command, cwd=cwd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def sdk_python() -> Path:
+    """The interpreter of `.venv-sdk`, (re)built with the pinned openai-python if needed."""
+    requirements = SDK_DIR / "requirements.txt"
+    python = SDK_VENV / "bin" / "python"
+    stamp = SDK_VENV / "installed-requirements.txt"  # what the venv was built from
+    pins = requirements.read_text(encoding="utf-8")
+    if python.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == pins:
+        return python
+    _run([sys.executable, "-m", "venv", "--clear", str(SDK_VENV)], ROOT)
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    _run([*pip, "-r", str(requirements)], ROOT)
+    stamp.write_text(pins, encoding="utf-8")
+    return python
+
+
+@pytest.fixture(scope="session")
+def node_sdk() -> list[str]:
+    """The `node` command line, with the pinned openai-node installed in tests/sdk/node.
+
+    Node 20 has the global `WebSocket` the SDK uses only behind `--experimental-websocket`.
+    """
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("Node.js (node and npm) is not installed")
+    package = json.loads((NODE_DIR / "package.json").read_text(encoding="utf-8"))
+    wanted = package["dependencies"]["openai"]
+    installed = NODE_DIR / "node_modules" / "openai" / "package.json"
+    if not installed.exists() or json.loads(installed.read_text("utf-8"))["version"] != wanted:
+        _run([npm, "install", "--no-package-lock", "--no-audit", "--no-fund"], NODE_DIR)
+    probe = [node, "-e", "process.stdout.write(typeof WebSocket)"]
+    native = subprocess.run(probe, capture_output=True, text=True, check=False)  # noqa: S603
+    return [node] if native.stdout == "function" else [node, "--experimental-websocket"]
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Simulator]:
+    """A simulator that requires the relay's own api-key."""
+    async with Simulator(api_key="sim-key") as sim:
+        yield sim
+
+
+@pytest.fixture
+def relay_for(simulator: Simulator) -> RelayFactory:
+    """Start a token-protected relay in front of the simulator in dialect `ga` or `preview`."""
+
+    def start(dialect: str) -> AbstractAsyncContextManager[RunningRelay]:
+        values: dict[str, Any] = {
+            "upstream": "simulator",
+            "azure_endpoint": simulator.url,
+            "azure_deployment": "gpt-realtime",
+            "azure_api_key": "sim-key",
+            "auth": "token",
+            "auth_tokens": (f"sdk:{TOKEN}",),
+        }
+        if dialect == "preview":
+            values["azure_api_version"] = PREVIEW_VERSION
+        return running_relay(make_settings(**values))
+
+    return start
+
+
+@dataclass(frozen=True)
+class ClientRun:
+    """What a client subprocess printed: its JSON summary, plus its stderr."""
+
+    summary: dict[str, Any]
+    returncode: int
+    stderr: str
+
+
+async def run_client(
+    argv: list[str], *, cwd: Path, env: dict[str, str] | None = None, seconds: float = 20
+) -> ClientRun:
+    """Run a client subprocess without blocking the loop the relay serves on."""
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env={**os.environ, "SDK_RELAY_TOKEN": TOKEN, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(seconds):
+            stdout, stderr = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    lines = stdout.decode().strip().splitlines()
+    summary: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    return ClientRun(summary, process.returncode or 0, stderr.decode())
+
+
+def user_texts(sim: Simulator) -> list[str]:
+    """The `input_text` of every user message the simulator received."""
+    return [
+        part.get("text", "")
+        for connection in sim.connections
+        for event in connection.received_events()
+        if event.get("type") == "conversation.item.create"
+        for part in event.get("item", {}).get("content", [])
+        if part.get("type") == "input_text"
+    ]
