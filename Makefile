@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit simulator clean
+.PHONY: help run test lint typecheck unit simulator bench clean
 
 help:
 	@echo "make run        start the relay against the bundled simulator on http://127.0.0.1:8000"
 	@echo "make test       lint, type-check and run the whole test suite with coverage"
 	@echo "make simulator  run the simulator alone on 127.0.0.1:9000"
+	@echo "make bench      relay vs nginx vs direct benchmark (needs nginx; BENCH_ARGS=--quick for a smoke run)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,9 @@ run: $(VENV)/.installed-run
 simulator: $(VENV)/.installed-run
 	$(BIN)/python -m app.simulator --host 127.0.0.1 --port 9000
 
+bench: $(VENV)/.installed-run
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -50,4 +54,4 @@ unit: $(VENV)/.installed-dev
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov
+	rm -rf $(VENV) .venv-sdk tests/sdk/node/node_modules test-artifacts .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov

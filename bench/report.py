@@ -1,0 +1,347 @@
+"""Turning per-target results into the table, the PASS/FAIL checks and the files."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Check",
+    "Row",
+    "build_checks",
+    "build_rows",
+    "markdown",
+    "notes",
+    "pct",
+    "reference_sessions",
+    "text",
+]
+
+P99_LIMIT_MS = 50.0
+SATURATED_CORE = 0.90
+TARGETS = ("direct", "nginx", "relay")
+
+Results = dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    label: str
+    values: dict[str, Any]  # target -> number, string or None
+    ratio: float | None = None  # relay / nginx
+
+    def cells(self, targets: list[str]) -> list[str]:
+        cells = [self.label, *(_fmt(self.values.get(t)) for t in targets)]
+        cells.append(_fmt_ratio(self.ratio))
+        return cells
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    rule: str
+    status: str  # PASS, FAIL or n/a
+    detail: str
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf"
+        if value == 0:
+            return "0"
+        magnitude = abs(value)
+        if magnitude >= 100:
+            return f"{value:,.0f}"
+        if magnitude >= 1:
+            return f"{value:.2f}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _fmt_ratio(ratio: float | None) -> str:
+    return "" if ratio is None else ("inf" if math.isinf(ratio) else f"{ratio:.2f}x")
+
+
+def _ratio(values: dict[str, Any]) -> float | None:
+    relay, nginx = values.get("relay"), values.get("nginx")
+    if not isinstance(relay, int | float) or not isinstance(nginx, int | float):
+        return None
+    if isinstance(relay, bool) or isinstance(nginx, bool):
+        return None
+    if nginx == 0:
+        return None if relay == 0 else math.inf
+    return relay / nginx
+
+
+def _step(results: Results, target: str, sessions: int) -> dict[str, Any] | None:
+    for step in results.get(target, {}).get("latency", []):
+        if step.get("sessions") == sessions and not step.get("skipped"):
+            result: dict[str, Any] = step
+            return result
+    return None
+
+
+def capacity(results: Results, target: str) -> int | None:
+    """The largest S such that it and every smaller step had p99 < 50 ms and no loss."""
+    steps = results.get(target, {}).get("latency")
+    if not steps:
+        return None
+    best = 0
+    for step in sorted(steps, key=lambda s: s["sessions"]):
+        p99 = step.get("p99_ms")
+        if step.get("skipped") or step.get("loss") or p99 is None or p99 >= P99_LIMIT_MS:
+            break
+        best = step["sessions"]
+    return best
+
+
+def reference_sessions(session_counts: list[int]) -> int | None:
+    """100 when measured, else the largest measured count below 100 (else the smallest)."""
+    if not session_counts:
+        return None
+    if 100 in session_counts:
+        return 100
+    below = [s for s in session_counts if s < 100]
+    return max(below) if below else min(session_counts)
+
+
+def _loss_text(step: dict[str, Any] | None) -> str | None:
+    if step is None:
+        return None
+    if not step.get("loss"):
+        return "none"
+    parts = []
+    if step.get("probes_unanswered"):
+        parts.append(f"{step['probes_unanswered']} probes")
+    missing = step.get("appends_sent", 0) - step.get("appends_counted", 0)
+    if missing:
+        parts.append(f"{missing} appends")
+    if step.get("errors"):
+        parts.append(f"{step['errors']} errors")
+    if step.get("sessions_without_count"):
+        parts.append(f"{step['sessions_without_count']} no count")
+    return "LOST " + ", ".join(parts)
+
+
+def pct(value: float | None) -> str | None:
+    return None if value is None else f"{value * 100:.0f}%"
+
+
+def _busy(step: dict[str, Any] | None) -> str | None:
+    if step is None:
+        return None
+    core = step.get("client_core_busy")
+    own = step.get("loadgen_cpu_s", 0) / step["wall_s"] if step.get("wall_s") else None
+    text = f"{pct(core) or '?'} (lg {pct(own) or '?'})"
+    return text + (" SAT" if step.get("loadgen_saturated") else "")
+
+
+def build_rows(results: Results, targets: list[str], session_counts: list[int]) -> list[Row]:
+    rows: list[Row] = []
+
+    def add(label: str, values: dict[str, Any], ratio: bool = True) -> None:
+        rows.append(Row(label, values, _ratio(values) if ratio else None))
+
+    def scenario(name: str, key: str) -> dict[str, Any]:
+        return {t: results.get(t, {}).get(name, {}).get(key) for t in targets}
+
+    for s in session_counts:
+        steps = {t: _step(results, t, s) or {} for t in targets}
+        add(f"p50 ms @{s}", {t: steps[t].get("p50_ms") for t in targets})
+        add(f"p99 ms @{s}", {t: steps[t].get("p99_ms") for t in targets})
+        add(f"loss @{s}", {t: _loss_text(steps[t] or None) for t in targets}, ratio=False)
+        add(f"CPU s/1k events @{s}", {t: steps[t].get("cpu_s_per_1k_events") for t in targets})
+        busy = {
+            t: None if t == "direct" else pct(steps[t].get("target_core_busy")) for t in targets
+        }
+        add(f"target core busy @{s}", busy, ratio=False)
+        add(f"client core busy @{s}", {t: _busy(steps[t] or None) for t in targets}, ratio=False)
+    add("capacity (sessions)", {t: capacity(results, t) for t in targets})
+    add("downstream MB/s", scenario("downstream", "mb_per_s"))
+    integrity = scenario("downstream", "integrity_ok")
+    add("downstream integrity", {t: _ok(v) for t, v in integrity.items()}, ratio=False)
+    add("upstream appends/s", scenario("upstream", "events_per_s"))
+    counted = scenario("upstream", "all_counted")
+    add("upstream all counted", {t: _ok(v) for t, v in counted.items()}, ratio=False)
+    add("CPU s/100 MB downstream", scenario("downstream", "cpu_s_per_100mb"))
+    add("CPU s/1k appends (flood)", scenario("upstream", "cpu_s_per_1k_appends"))
+    idle = next((r["memory"]["sessions"] for r in results.values() if r.get("memory")), None)
+    add(f"RSS KiB/idle session ({idle} open)", scenario("memory", "rss_kib_per_session"))
+    return rows
+
+
+def _ok(value: bool | None) -> str | None:
+    return None if value is None else ("ok" if value else "FAILED")
+
+
+def build_checks(results: Results, session_counts: list[int]) -> list[Check]:
+    ref = reference_sessions(session_counts)
+    checks: list[Check] = []
+
+    def check(name: str, rule: str, relay: Any, nginx: Any, ok: Callable[[Any, Any], bool]) -> None:
+        if not isinstance(relay, int | float) or not isinstance(nginx, int | float):
+            checks.append(Check(name, rule, "n/a", f"relay {_fmt(relay)}, nginx {_fmt(nginx)}"))
+            return
+        ratio = _ratio({"relay": relay, "nginx": nginx})
+        detail = f"relay {_fmt(relay)}, nginx {_fmt(nginx)}"
+        if ratio is not None:
+            detail += f" ({_fmt_ratio(ratio)})"
+        checks.append(Check(name, rule, "PASS" if ok(relay, nginx) else "FAIL", detail))
+
+    def get(target: str, scenario: str, key: str) -> Any:
+        return results.get(target, {}).get(scenario, {}).get(key)
+
+    check(
+        "capacity",
+        "relay capacity >= nginx capacity",
+        capacity(results, "relay"),
+        capacity(results, "nginx"),
+        lambda r, n: r >= n,
+    )
+    if ref is not None:
+        relay_step, nginx_step = _step(results, "relay", ref), _step(results, "nginx", ref)
+        check(
+            f"p99 @{ref}",
+            "relay p99 <= nginx p99 + 2 ms",
+            (relay_step or {}).get("p99_ms"),
+            (nginx_step or {}).get("p99_ms"),
+            lambda r, n: r <= n + 2.0,
+        )
+    check(
+        "CPU per upstream append",
+        "relay <= 16x nginx",
+        get("relay", "upstream", "cpu_s_per_1k_appends"),
+        get("nginx", "upstream", "cpu_s_per_1k_appends"),
+        lambda r, n: r <= 16 * n,
+    )
+    check(
+        "CPU per 100 MB downstream",
+        "relay <= 2.5x nginx",
+        get("relay", "downstream", "cpu_s_per_100mb"),
+        get("nginx", "downstream", "cpu_s_per_100mb"),
+        lambda r, n: r <= 2.5 * n,
+    )
+    if ref is not None:
+        check(
+            f"CPU per event, mixed @{ref}",
+            "relay <= 2.5x nginx",
+            (_step(results, "relay", ref) or {}).get("cpu_s_per_1k_events"),
+            (_step(results, "nginx", ref) or {}).get("cpu_s_per_1k_events"),
+            lambda r, n: r <= 2.5 * n,
+        )
+    check(
+        "RSS per idle session",
+        "relay <= 2x nginx",
+        get("relay", "memory", "rss_kib_per_session"),
+        get("nginx", "memory", "rss_kib_per_session"),
+        lambda r, n: r <= 2 * n,
+    )
+    return checks
+
+
+def notes(results: Results) -> list[str]:
+    """Caveats: a saturated load generator, throughput bound by the client side, noise, logs."""
+    found = []
+    for target, result in results.items():
+        scenarios: list[tuple[str, dict[str, Any]]] = [
+            (f"latency @{step['sessions']}", step)
+            for step in result.get("latency", [])
+            if not step.get("skipped")
+        ]
+        scenarios += [(name, result[name]) for name in ("downstream", "upstream") if name in result]
+        for name, data in scenarios:
+            client = pct(data.get("client_core_busy")) or "?"
+            if data.get("loadgen_saturated"):
+                if name.startswith("latency"):
+                    found.append(
+                        f"{target} {name}: load generator core {client} busy (saturated); "
+                        "latency there is an upper bound"
+                    )
+                elif (data.get("target_core_busy") or 0.0) < SATURATED_CORE:
+                    found.append(
+                        f"{target} {name}: bound by the client core ({client} busy: load "
+                        "generator + fake upstream), not by the target; the rate is a lower bound"
+                    )
+            if data.get("noisy"):
+                found.append(
+                    f"{target} {name}: other processes used "
+                    f"{pct(data.get('foreign_client_core')) or '?'} of the client core and "
+                    f"{pct(data.get('foreign_target_core')) or '?'} of the target core (noisy)"
+                )
+        found += [f"{target} log: {line}" for line in result.get("log_problems", [])]
+    return found
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    line = "  ".join(
+        h.ljust(w) if i == 0 else h.rjust(w)
+        for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+    )
+    out = [line, "  ".join("-" * w for w in widths)]
+    for row in rows:
+        out.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return out
+
+
+def text(
+    header: list[str],
+    rows: list[Row],
+    checks: list[Check],
+    targets: list[str],
+    notes: list[str],
+    errors: dict[str, str],
+) -> str:
+    lines = [*header, ""]
+    lines += _table(["metric", *targets, "relay/nginx"], [r.cells(targets) for r in rows])
+    lines.append("")
+    for check in checks:
+        lines.append(f"{check.status:<4}  {check.name}: {check.rule} -- {check.detail}")
+    if notes:
+        lines.append("")
+        lines.append("Notes:")
+        lines += [f"  - {n}" for n in notes]
+    for target, error in errors.items():
+        lines.append(f"ERROR in {target}: {error}")
+    return "\n".join(lines)
+
+
+def markdown(
+    header: list[str],
+    rows: list[Row],
+    checks: list[Check],
+    targets: list[str],
+    notes: list[str],
+    errors: dict[str, str],
+) -> str:
+    lines = ["# Relay benchmark", ""]
+    lines += [f"- {h}" for h in header]
+    lines.append("")
+    cols = ["metric", *targets, "relay/nginx"]
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|")
+    for row in rows:
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in row.cells(targets)) + " |")
+    lines += ["", "## Targets", ""]
+    lines += [f"- **{c.status}** {c.name}: {c.rule} ({c.detail})" for c in checks]
+    if notes:
+        lines += ["", "## Notes", ""]
+        lines += [f"- {n}" for n in notes]
+    if errors:
+        lines += ["", "## Errors", ""]
+        lines += [f"- {t}: {e}" for t, e in errors.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,237 @@
+"""Starting and stopping the processes under test: the fake upstream, nginx, the relay.
+
+Every process listens on 127.0.0.1 only. nginx and the relay are pinned to
+the target core; the fake upstream shares the load generator's core unless
+the machine has a third one to spare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.procstat import process_tree
+from bench.protocol import GA_PATH
+
+__all__ = [
+    "NGINX_CANDIDATES",
+    "Started",
+    "find_nginx",
+    "free_port",
+    "nginx_version",
+    "start_fake",
+    "start_nginx",
+    "start_relay",
+    "stop",
+]
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BENCH_DIR.parent
+NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
+_SCRUBBED_PREFIXES = ("RELAY_", "AZURE_", "OPENAI_")
+
+
+@dataclass(slots=True)
+class Started:
+    """A running process under test."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    path: str
+    log: Path
+    pids: tuple[int, ...] = field(default=())
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _pin(core: int | None) -> Callable[[], None] | None:
+    if core is None:
+        return None
+
+    def pin() -> None:
+        os.sched_setaffinity(0, {core})
+
+    return pin
+
+
+async def _wait_listening(started: Started, limit: float = 20.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if started.process.poll() is not None:
+            raise RuntimeError(
+                f"{started.name} exited with status {started.process.returncode}:\n"
+                f"{started.log_tail()}"
+            )
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", started.port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return
+    raise RuntimeError(f"{started.name} did not listen on {started.port} in {limit:.0f} s")
+
+
+async def start_fake(core: int | None, workdir: Path) -> Started:
+    """The fake upstream in its own process; it reports its port on stdout."""
+    log = workdir / "fake_upstream.log"
+    command = [sys.executable, "-m", "bench.fake_upstream", "--host", "127.0.0.1", "--port", "0"]
+    process = subprocess.Popen(  # noqa: ASYNC220, S603 - a fast fork/exec of our own module
+        command,
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=log.open("wb"),
+        preexec_fn=_pin(core),
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 20)
+    if not line.startswith(b"LISTENING "):
+        process.kill()
+        raise RuntimeError(f"the fake upstream did not start: {line!r}")
+    started = Started("fake upstream", process, int(line.split()[1]), GA_PATH, log)
+    started.pids = (process.pid,)
+    return started
+
+
+async def start_relay(upstream_port: int, core: int | None, workdir: Path) -> Started:
+    """`python -m app`, configured for the benchmark by environment variables only.
+
+    It runs in an empty working directory so that no `.env` file changes its
+    configuration, and inherits no RELAY_/AZURE_/OPENAI_ variables.
+    """
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env.update(
+        {
+            "RELAY_UPSTREAM": "simulator",
+            "AZURE_OPENAI_ENDPOINT": f"http://127.0.0.1:{upstream_port}",
+            "RELAY_AUTH": "none",
+            "RELAY_HOST": "127.0.0.1",
+            "RELAY_PORT": str(port),
+            "RELAY_MAX_SESSIONS": "1000",
+            "RELAY_CLIENT_EVENTS_PER_SECOND": "100000",
+            "RELAY_CLIENT_EVENTS_BURST": "100000",
+            "RELAY_LOG_LEVEL": "WARNING",
+            "RELAY_IDLE_TIMEOUT_SECONDS": "3600",
+            "RELAY_DRAIN_SECONDS": "1",
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(PROJECT_DIR), env.get("PYTHONPATH", "")) if p
+            ),
+        }
+    )
+    relay_dir = workdir / "relay"
+    relay_dir.mkdir(exist_ok=True)
+    log = workdir / "relay.log"
+    process = subprocess.Popen(  # noqa: ASYNC220 - a fast fork/exec
+        [sys.executable, "-m", "app"],
+        cwd=relay_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        preexec_fn=_pin(core),
+    )
+    started = Started("relay", process, port, "/realtime", log)
+    await _wait_listening(started)
+    started.pids = tuple(process_tree(process.pid))
+    return started
+
+
+def find_nginx() -> str | None:
+    for candidate in (shutil.which("nginx"), *NGINX_CANDIDATES):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def nginx_version(binary: str) -> str:
+    result = subprocess.run(  # noqa: S603
+        [binary, "-v"], capture_output=True, text=True, check=False
+    )
+    return (result.stderr or result.stdout).strip().removeprefix("nginx version: ")
+
+
+def render_nginx_conf(upstream_port: int, port: int, core: int | None, workdir: Path) -> str:
+    """`bench/nginx.conf` with its @@PLACEHOLDERS@@ filled in."""
+    template = (BENCH_DIR / "nginx.conf").read_text()
+    user = ""
+    if os.geteuid() == 0:  # workers would otherwise drop to `nobody`
+        user = f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
+    mask = "auto" if core is None else format(1 << core, "b")
+    values = {
+        "@@USER@@": user,
+        "@@CPU_MASK@@": mask,
+        "@@WORKDIR@@": str(workdir),
+        "@@PORT@@": str(port),
+        "@@UPSTREAM_PORT@@": str(upstream_port),
+    }
+    for key, value in values.items():
+        template = template.replace(key, value)
+    return template
+
+
+async def start_nginx(binary: str, upstream_port: int, core: int | None, workdir: Path) -> Started:
+    """nginx in the foreground, one worker, as a WebSocket passthrough to the fake."""
+    port = free_port()
+    prefix = workdir / "nginx"
+    prefix.mkdir(exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(render_nginx_conf(upstream_port, port, core, prefix))
+    log = prefix / "stderr.log"
+    command = [binary, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
+    process = subprocess.Popen(  # noqa: ASYNC220, S603 - a fast fork/exec
+        [*command, "-g", "daemon off;"],
+        cwd=prefix,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        preexec_fn=_pin(core),
+    )
+    started = Started("nginx", process, port, GA_PATH + "?model=bench", prefix / "error.log")
+    await _wait_listening(started)
+    for _ in range(100):  # the worker appears shortly after the master listens
+        tree = process_tree(process.pid)
+        if len(tree) > 1:
+            break
+        await asyncio.sleep(0.02)
+    started.pids = tuple(tree)
+    return started
+
+
+async def stop(started: Started, grace: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds; only the process we started."""
+    process = started.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.to_thread(process.wait, grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            await asyncio.to_thread(process.wait)
+    if process.stdout is not None:
+        process.stdout.close()
