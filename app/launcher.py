@@ -45,6 +45,10 @@ class RelayServer(uvicorn.Server):
         self._loop: asyncio.AbstractEventLoop | None = None
         self.drain_task: asyncio.Task[None] | None = None
 
+    @property
+    def app(self) -> FastAPI:
+        return self._app
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().startup(sockets)

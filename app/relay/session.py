@@ -100,7 +100,12 @@ class RelaySession:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             end = _first_end(tasks)
             plan = plan_close(end)
-            keep_reading = plan.client_code is not None and plan.upstream_code is not None
+            # Keep reading the client until its close frame, unless it is gone or stuck.
+            keep_reading = (
+                plan.client_code is not None
+                and plan.upstream_code is not None
+                and end.cause is not EndCause.BACKPRESSURE
+            )
             await _cancel(down, guard, *(() if keep_reading else (up,)))
             await self._close(end, plan, up if keep_reading else None)
         finally:
@@ -219,22 +224,38 @@ class RelaySession:
         self, end: SessionEnd, plan: ClosePlan, up: asyncio.Task[SessionEnd] | None
     ) -> None:
         """Close both sides as planned, each at most once and within bounded time."""
-        if plan.client_code is not None:
-            await self._close_client(plan)
         if up is not None:
             # Forward what the client sent before it saw our close, until its close frame.
+            await self._close_client(plan)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
                     await asyncio.wait([up])
+            await self._close_upstream(end, plan)
+        else:
+            await asyncio.gather(self._close_client(plan), self._close_upstream(end, plan))
+
+    async def _close_upstream(self, end: SessionEnd, plan: ClosePlan) -> None:
         if plan.upstream_code is None:
             return
         if end.cause is EndCause.CLIENT_CLOSED and self._response_in_flight:
             await self._cancel_response()
-        with contextlib.suppress(Exception):
-            await self._upstream.close(plan.upstream_code)
+        # Discard what is still queued, or a full receive queue hides the close reply.
+        discard = asyncio.create_task(self._discard_upstream())
+        try:
+            with contextlib.suppress(Exception):
+                await self._upstream.close(plan.upstream_code)
+        finally:
+            discard.cancel()
+            await asyncio.gather(discard, return_exceptions=True)
+
+    async def _discard_upstream(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await self._upstream.recv()
 
     async def _close_client(self, plan: ClosePlan) -> None:
-        assert plan.client_code is not None
+        if plan.client_code is None:
+            return
         with contextlib.suppress(Exception, TimeoutError):  # the client may be gone or stuck
             async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
                 if plan.notify is not None:

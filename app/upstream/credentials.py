@@ -121,6 +121,10 @@ class EntraCredential:
         assert self._token is not None
         return {"Authorization": f"Bearer {self._token.token}"}
 
+    async def wait_first_token(self) -> None:
+        """Return once a token has been fetched (immediately if one has)."""
+        await self._first.wait()
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._refresh_forever(), name="entra-token-refresh")
         with contextlib.suppress(TimeoutError):

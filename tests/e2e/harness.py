@@ -13,7 +13,8 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.config import Settings
-from app.launcher import build_server
+from app.launcher import RelayServer, build_server
+from app.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,17 @@ class RunningRelay:
 
     port: int
     settings: Settings
+    server: RelayServer
 
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def runtime(self) -> Runtime:
+        """The live runtime (credential, lifecycle, metrics) of the relay's app."""
+        runtime: Runtime = self.server.app.state.runtime
+        return runtime
 
     def ws_url(self, path: str = "/realtime") -> str:
         return f"ws://127.0.0.1:{self.port}{path}"
@@ -55,7 +63,7 @@ async def running_relay(settings: Settings) -> AsyncIterator[RunningRelay]:
             listening.cancel()
             task.result()
             raise RuntimeError("the relay stopped during startup")
-        yield RunningRelay(port=port, settings=settings)
+        yield RunningRelay(port=port, settings=settings, server=server)
     finally:
         server.should_exit = True
         await task
