@@ -1,0 +1,99 @@
+"""Counted-work guards for the hot path: not timings, but how much work each event costs.
+
+The benchmark (make bench) measures speed; these tests only make sure the hot
+path keeps its shape: one parse and no serialisation per forwarded client
+event, and no parse at all for downstream audio deltas.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+import pytest
+
+import app.policy.client as client_module
+import app.policy.server as server_module
+from app.policy import GA, ClientPolicy, Forward, decide_server, make_rules
+
+APPEND = orjson.dumps(
+    {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(960)).decode()}
+).decode()
+DELTA = orjson.dumps(
+    {"type": "response.output_audio.delta", "event_id": "e", "delta": "A" * 65_536}
+).decode()
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.loads = 0
+        self.dumps = 0
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    """Count orjson calls made by the policy modules."""
+    counter = Counter()
+    real_loads, real_dumps = orjson.loads, orjson.dumps
+
+    def loads(data: Any) -> Any:
+        counter.loads += 1
+        return real_loads(data)
+
+    def dumps(obj: Any, *args: Any, **kwargs: Any) -> bytes:
+        counter.dumps += 1
+        return real_dumps(obj, *args, **kwargs)
+
+    class CountingOrjson:
+        JSONDecodeError = orjson.JSONDecodeError
+
+    CountingOrjson.loads = staticmethod(loads)  # type: ignore[attr-defined]
+    CountingOrjson.dumps = staticmethod(dumps)  # type: ignore[attr-defined]
+    monkeypatch.setattr(client_module, "orjson", CountingOrjson)
+    monkeypatch.setattr(server_module, "orjson", CountingOrjson)
+    return counter
+
+
+def _policy() -> ClientPolicy:
+    return ClientPolicy(
+        make_rules(
+            GA,
+            allowed_events=["input_audio_buffer.append", "session.update"],
+            session_fields=GA.default_client_session_fields,
+            enforced_session={"type": "realtime", "instructions": "x"},
+            response_fields=[],
+            item_roles=["user"],
+            tool_outputs=False,
+        )
+    )
+
+
+def test_forwarding_an_audio_append_parses_once_and_serialises_nothing(counted: Counter) -> None:
+    """An unchanged append costs exactly one JSON parse and zero serialisations."""
+    policy = _policy()
+    decision = policy.decide(APPEND)
+    assert type(decision) is Forward
+    assert (counted.loads, counted.dumps) == (1, 0)
+
+
+def test_forwarded_appends_reuse_one_decision_object(counted: Counter) -> None:
+    """The Forward decision for a type is shared: no allocation per event."""
+    policy = _policy()
+    assert policy.decide(APPEND) is policy.decide(APPEND)
+
+
+def test_downstream_audio_delta_is_forwarded_without_a_parse(counted: Counter) -> None:
+    """A 64 kB audio delta is typed from its head and forwarded as the same object."""
+    event_type, out = decide_server(DELTA)
+    assert event_type == "response.output_audio.delta"
+    assert out is DELTA
+    assert (counted.loads, counted.dumps) == (0, 0)
+
+
+def test_session_echo_is_parsed_and_rewritten_once(counted: Counter) -> None:
+    """Only session echoes pay for a parse and a serialisation (to redact them)."""
+    _, out = decide_server('{"type":"session.updated","session":{"instructions":"secret"}}')
+    assert out is not None
+    assert "secret" not in out
+    assert (counted.loads, counted.dumps) == (1, 1)
