@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from typing import Literal
+from typing import Literal, get_args
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -34,18 +34,7 @@ Outcome = Literal[
     "shutdown",
     "error",
 ]
-OUTCOMES: tuple[Outcome, ...] = (
-    "ok",
-    "client_closed",
-    "upstream_closed",
-    "rejected_auth",
-    "rejected_origin",
-    "rejected_capacity",
-    "upstream_connect_failed",
-    "limit",
-    "shutdown",
-    "error",
-)
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
 _SERVER_TYPES = frozenset(
     {

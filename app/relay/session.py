@@ -84,6 +84,7 @@ class RelaySession:
         self._response_in_flight = False
         self._stop = asyncio.Event()
         self._stop_cause = EndCause.SHUTDOWN
+        self._client_close_sent = False
 
     def shutdown(self) -> None:
         """Ask the session to end with `server_shutting_down` (close 1012). Idempotent."""
@@ -266,6 +267,7 @@ class RelaySession:
                             "text": error_event(self.next_event_id(), notice),
                         }
                     )
+                self._client_close_sent = True
                 await self._client.close(plan.client_code, plan.client_reason)
 
     async def _cancel_response(self) -> None:
@@ -310,6 +312,8 @@ class RelaySession:
 
     async def _refuse(self, refusal: Refuse) -> None:
         self.stats.count_refused(refusal.code)
+        if self._client_close_sent:  # closing: no more frames may go to the client
+            return
         await self._client.send(
             {"type": "websocket.send", "text": error_event(self.next_event_id(), refusal)}
         )

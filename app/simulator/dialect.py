@@ -19,6 +19,8 @@ Dialect = Literal["ga", "preview"]
 GA_PATH: Final = "/openai/v1/realtime"
 PREVIEW_PATH: Final = "/openai/realtime"
 
+# Written out here rather than imported from app.policy: the simulator stands in for
+# Azure, so it must not inherit a mistake in the relay's own view of the dialects.
 GA_SESSION_FIELDS: Final = frozenset(
     {
         "type",
