@@ -27,12 +27,10 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 import app.auth.jwt as jwt_module
 from app.auth.jwt import AuthError, JwtVerifier
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+TENANT = "0b7f2a4e-5c1d-4e8f-9a3b-6d2c1e0f9a8b"
 ISSUER = f"https://login.microsoftonline.com/{TENANT}/v2.0"
 AUDIENCE = "6e74172b-be56-4843-9ff4-e66a39bb12e3"
 SECRET = "hs256-test-secret-" + "x" * 46  # 64 bytes: long enough for the HS512 probe too
-
-HS256_HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256"}').rstrip(b"=").decode()
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 MakeVerifier = Callable[..., Awaitable[JwtVerifier]]
@@ -40,6 +38,9 @@ MakeVerifier = Callable[..., Awaitable[JwtVerifier]]
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+HS256_HEADER = b64url(b'{"alg":"HS256"}')
 
 
 def claims(*, drop: tuple[str, ...] = (), **overrides: Any) -> dict[str, Any]:
@@ -280,8 +281,15 @@ async def test_audience_list_containing_ours_is_accepted(verifier: JwtVerifier, 
     assert await verifier.verify(token) == "user-sub"
 
 
+def _public_numbers(key: SigningKey) -> dict[str, Any]:
+    public = key.private.public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    data = RSAAlgorithm.to_jwk(public, as_dict=True)
+    return {"n": data["n"], "e": data["e"]}
+
+
 async def test_entra_style_jwks_with_many_keys_selects_by_kid(
-    make_verifier: MakeVerifier, keys: Keys, clock: FakeClock
+    make_verifier: MakeVerifier, keys: Keys
 ) -> None:
     """Among several x5c/x5t keys plus unusable members, the key is chosen by the token's kid."""
     published = [
@@ -299,47 +307,45 @@ async def test_entra_style_jwks_with_many_keys_selects_by_kid(
         assert await verifier.verify(keys.rotated.sign(claims(oid="o2"))) == "o2"
         await assert_refused(verifier, keys.impostor.sign(claims(), kid="enc-1"))
         await assert_refused(verifier, jwt.encode(claims(), SECRET, "HS256", {"kid": "oct-1"}))
-        assert server.requests == 1
+        assert server.requests == 1  # the refused kids fell inside the refetch interval
     finally:
         await server.stop()
 
 
-def _public_numbers(key: SigningKey) -> dict[str, Any]:
-    public = key.private.public_key()
-    assert isinstance(public, rsa.RSAPublicKey)
-    data = RSAAlgorithm.to_jwk(public, as_dict=True)
-    return {"n": data["n"], "e": data["e"]}
-
-
 # --- refused claims ----------------------------------------------------------------------
 
-_NOW = int(time.time())
+
+def from_now(seconds: int) -> int:
+    return int(time.time()) + seconds
 
 
 @pytest.mark.parametrize(
-    "payload",
+    "make_payload",  # built at test time, so a long session cannot age the timestamps
     [
-        pytest.param(claims(exp=_NOW - 120, iat=_NOW - 900, nbf=_NOW - 900), id="expired-120s"),
-        pytest.param(claims(drop=("exp",)), id="missing-exp"),
-        pytest.param(claims(exp="tomorrow"), id="exp-not-a-number"),
-        pytest.param(claims(iss="https://login.microsoftonline.com/other/v2.0"), id="wrong-iss"),
-        pytest.param(claims(iss=ISSUER + "/"), id="iss-trailing-slash"),
-        pytest.param(claims(iss=ISSUER.upper()), id="iss-other-case"),
-        pytest.param(claims(drop=("iss",)), id="missing-iss"),
-        pytest.param(claims(aud="api://someone-else"), id="wrong-aud"),
-        pytest.param(claims(aud=["api://a", "api://b"]), id="aud-list-without-ours"),
-        pytest.param(claims(drop=("aud",)), id="missing-aud"),
-        pytest.param(claims(aud=[]), id="empty-aud-list"),
-        pytest.param(claims(nbf=_NOW + 600), id="not-yet-valid-nbf"),
-        pytest.param(claims(iat=_NOW + 600), id="issued-in-the-future"),
+        pytest.param(
+            lambda: claims(exp=from_now(-120), iat=from_now(-900), nbf=from_now(-900)),
+            id="expired-120s",
+        ),
+        pytest.param(lambda: claims(drop=("exp",)), id="missing-exp"),
+        pytest.param(lambda: claims(exp="tomorrow"), id="exp-not-a-number"),
+        pytest.param(lambda: claims(iss=ISSUER.replace(TENANT, "other")), id="wrong-iss"),
+        pytest.param(lambda: claims(iss=ISSUER + "/"), id="iss-trailing-slash"),
+        pytest.param(lambda: claims(iss=ISSUER.upper()), id="iss-other-case"),
+        pytest.param(lambda: claims(drop=("iss",)), id="missing-iss"),
+        pytest.param(lambda: claims(aud="api://someone-else"), id="wrong-aud"),
+        pytest.param(lambda: claims(aud=["api://a", "api://b"]), id="aud-list-without-ours"),
+        pytest.param(lambda: claims(drop=("aud",)), id="missing-aud"),
+        pytest.param(lambda: claims(aud=[]), id="empty-aud-list"),
+        pytest.param(lambda: claims(nbf=from_now(600)), id="not-yet-valid-nbf"),
+        pytest.param(lambda: claims(iat=from_now(600)), id="issued-in-the-future"),
     ],
 )
 @pytest.mark.parametrize("alg", ["RS256", "HS256"])
 async def test_bad_claims_are_refused(
-    verifier: JwtVerifier, keys: Keys, alg: str, payload: dict[str, Any]
+    verifier: JwtVerifier, keys: Keys, alg: str, make_payload: Callable[[], dict[str, Any]]
 ) -> None:
     """A correctly signed token with a missing, expired or mismatched claim is refused."""
-    await assert_refused(verifier, signed(keys, alg, payload))
+    await assert_refused(verifier, signed(keys, alg, make_payload()))
 
 
 @pytest.mark.parametrize(
