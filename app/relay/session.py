@@ -9,10 +9,10 @@ limits and the relay's shutdown. Each side is closed exactly once, as
 
 Closing rules that keep every word:
 
-- When the relay ends a session (limits, backpressure, shutdown), it sends
-  the client an error event and a close frame, then keeps forwarding what the
-  client sent until the client's own close frame arrives (at most
-  `CLOSE_TIMEOUT_SECONDS`), and only then closes the upstream.
+- When the relay ends a session (limits, shutdown), it sends the client an
+  error event, keeps forwarding what the client sends for
+  `NOTICE_GRACE_SECONDS` (frames already in flight), then sends the close
+  frame, and only then closes the upstream.
 - When the client leaves while a response is in flight, the relay sends
   `response.cancel` and waits up to `USAGE_GRACE_SECONDS` for `response.done`,
   so the response's usage is still counted.
@@ -43,6 +43,7 @@ __all__ = ["RelaySession"]
 logger = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_SECONDS = 5.0
+NOTICE_GRACE_SECONDS = 0.5
 USAGE_GRACE_SECONDS = 5.0
 _KEEPALIVE_REASON = "keepalive ping timeout"
 _RATE_LIMITED = Refuse("rate_limited", "Too many events; this one was not forwarded.")
@@ -226,11 +227,13 @@ class RelaySession:
     ) -> None:
         """Close both sides as planned, each at most once and within bounded time."""
         if up is not None:
-            # Forward what the client sent before it saw our close, until its close frame.
-            await self._close_client(plan)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
-                    await asyncio.wait([up])
+            # Tell the client first and keep forwarding for a moment: uvicorn stops
+            # delivering client frames once our close frame is sent, so frames the
+            # client sent before it saw the notice must arrive before that.
+            await self._notify_client(plan)
+            await asyncio.wait([up], timeout=NOTICE_GRACE_SECONDS)
+            await self._close_client(plan, notify=False)
+            await asyncio.wait([up], timeout=CLOSE_TIMEOUT_SECONDS)
             await self._close_upstream(end, plan)
         else:
             await asyncio.gather(self._close_client(plan), self._close_upstream(end, plan))
@@ -254,20 +257,25 @@ class RelaySession:
             while True:
                 await self._upstream.recv()
 
-    async def _close_client(self, plan: ClosePlan) -> None:
-        if plan.client_code is None:
+    async def _notify_client(self, plan: ClosePlan) -> None:
+        """The error event naming why the relay closes, before the close frame."""
+        if plan.client_code is None or plan.notify is None:
             return
+        notice = Refuse(plan.notify, _NOTICES[plan.notify])
         with contextlib.suppress(Exception, TimeoutError):  # the client may be gone or stuck
             async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
-                if plan.notify is not None:
-                    notice = Refuse(plan.notify, _NOTICES[plan.notify])
-                    await self._client.send(
-                        {
-                            "type": "websocket.send",
-                            "text": error_event(self.next_event_id(), notice),
-                        }
-                    )
-                self._client_close_sent = True
+                await self._client.send(
+                    {"type": "websocket.send", "text": error_event(self.next_event_id(), notice)}
+                )
+
+    async def _close_client(self, plan: ClosePlan, *, notify: bool = True) -> None:
+        if plan.client_code is None:
+            return
+        if notify:
+            await self._notify_client(plan)
+        self._client_close_sent = True
+        with contextlib.suppress(Exception, TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
                 await self._client.close(plan.client_code, plan.client_reason)
 
     async def _cancel_response(self) -> None:

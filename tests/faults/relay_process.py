@@ -24,6 +24,12 @@ class RelayProcess:
     proc: asyncio.subprocess.Process
     port: int
     lines: list[str]
+    new_line: asyncio.Condition
+
+    async def wait_for_line(self, text: str, seconds: float = 10.0) -> None:
+        """Return once the relay has printed a line containing `text`."""
+        async with asyncio.timeout(seconds), self.new_line:
+            await self.new_line.wait_for(lambda: any(text in line for line in self.lines))
 
     def ws_url(self, path: str = "/realtime") -> str:
         return f"ws://127.0.0.1:{self.port}{path}"
@@ -59,10 +65,13 @@ async def relay_process(cwd: Path, **env: str) -> AsyncIterator[RelayProcess]:
     assert proc.stdout is not None
     lines: list[str] = []
     reader = proc.stdout
+    new_line = asyncio.Condition()
 
     async def pump() -> None:
         while line := await reader.readline():
-            lines.append(line.decode())
+            async with new_line:
+                lines.append(line.decode())
+                new_line.notify_all()
 
     started = asyncio.Event()
 
@@ -81,7 +90,7 @@ async def relay_process(cwd: Path, **env: str) -> AsyncIterator[RelayProcess]:
             await asyncio.wait([watcher, waiter], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         assert started.is_set(), "the relay exited early:\n" + "".join(lines)
-        yield RelayProcess(proc, port, lines)
+        yield RelayProcess(proc, port, lines, new_line)
     finally:
         if proc.returncode is None:
             proc.kill()

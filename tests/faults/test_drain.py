@@ -78,6 +78,7 @@ async def test_sigterm_drains_live_sessions_then_closes_them_with_1012(tmp_path:
             )
             relay.proc.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
+            await relay.wait_for_line("draining")  # signals are delivered asynchronously
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"http://127.0.0.1:{relay.port}/readyz") as ready:
                     assert ready.status == 503
