@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 from enum import Enum
-from typing import Protocol
+
+from app.relay import RelaySession
 
 __all__ = ["Lifecycle", "Phase"]
 
@@ -26,16 +27,12 @@ class Phase(Enum):
     STOPPING = "stopping"
 
 
-class _Stoppable(Protocol):
-    def shutdown(self) -> None: ...
-
-
 class Lifecycle:
     """Tracks live sessions; runs the drain sequence once."""
 
     def __init__(self) -> None:
         self.phase = Phase.RUNNING
-        self._sessions: set[_Stoppable] = set()
+        self._sessions: set[RelaySession] = set()
         self._empty = asyncio.Event()
         self._empty.set()
 
@@ -47,14 +44,14 @@ class Lifecycle:
     def live(self) -> int:
         return len(self._sessions)
 
-    def sessions(self) -> list[_Stoppable]:
+    def sessions(self) -> list[RelaySession]:
         return list(self._sessions)
 
-    def add(self, session: _Stoppable) -> None:
+    def add(self, session: RelaySession) -> None:
         self._sessions.add(session)
         self._empty.clear()
 
-    def discard(self, session: _Stoppable) -> None:
+    def discard(self, session: RelaySession) -> None:
         self._sessions.discard(session)
         if not self._sessions:
             self._empty.set()

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 from azure.identity.aio import DefaultAzureCredential
 
-from app.auth import JwtVerifier, NoAuth, StaticTokens, build_authenticator
+from app.auth import Authenticator, JwtVerifier, NoAuth, build_authenticator
 from app.config import Settings
 from app.lifecycle import Lifecycle
 from app.limits import SessionSlots
 from app.metrics import RelayMetrics
 from app.policy import ClientPolicy, enforced_session, enforced_update, make_rules
-from app.relay import RelaySession, SessionStats
+from app.relay import SessionLimits, SessionStats
 from app.upstream import (
     EntraCredential,
     StaticCredential,
@@ -46,10 +46,11 @@ class Runtime:
     policy: ClientPolicy
     enforced_update: str
     simulated: bool
-    authenticator: StaticTokens | JwtVerifier | NoAuth
+    authenticator: Authenticator | NoAuth
     slots: SessionSlots
     lifecycle: Lifecycle
     metrics: RelayMetrics
+    limits: SessionLimits
 
 
 def build_policy(settings: Settings) -> tuple[ClientPolicy, str]:
@@ -135,12 +136,15 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             slots=SessionSlots(settings.max_sessions, settings.max_sessions_per_identity),
             lifecycle=lifecycle,
             metrics=metrics,
+            limits=SessionLimits(
+                events_per_second=settings.client_events_per_second,
+                events_burst=settings.client_events_burst,
+                max_session_seconds=settings.max_session_seconds,
+                idle_timeout_seconds=settings.idle_timeout_seconds,
+                backpressure_timeout_seconds=settings.backpressure_timeout_seconds,
+            ),
         )
 
 
 def _live_stats(lifecycle: Lifecycle) -> list[tuple[SessionStats, str | None]]:
-    return [
-        (session.stats, session.identity)
-        for session in lifecycle.sessions()
-        if isinstance(session, RelaySession)
-    ]
+    return [(session.stats, session.identity) for session in lifecycle.sessions()]

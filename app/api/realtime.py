@@ -15,7 +15,7 @@ from app.api.denial import deny
 from app.api.deps import RuntimeDep
 from app.limits import CapacityError
 from app.metrics import outcome_for
-from app.relay import EndCause, RelaySession, SessionLimits, plan_close
+from app.relay import EndCause, RelaySession, plan_close
 from app.runtime import Runtime
 from app.upstream import UpstreamError, open_upstream
 
@@ -111,15 +111,9 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
             }
         },
     )
-    settings = runtime.settings
-    limits = SessionLimits(
-        events_per_second=settings.client_events_per_second,
-        events_burst=settings.client_events_burst,
-        max_session_seconds=settings.max_session_seconds,
-        idle_timeout_seconds=settings.idle_timeout_seconds,
-        backpressure_timeout_seconds=settings.backpressure_timeout_seconds,
+    session = RelaySession(
+        websocket, upstream, runtime.policy, session_id, runtime.limits, identity
     )
-    session = RelaySession(websocket, upstream, runtime.policy, session_id, limits, identity)
     runtime.lifecycle.add(session)
     try:
         end = await session.run()

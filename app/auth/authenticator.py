@@ -14,7 +14,7 @@ from app.auth.jwt import AuthError, JwtVerifier
 from app.auth.tokens import StaticTokens
 from app.config import Settings
 
-__all__ = ["Authenticator", "NoAuth", "build_authenticator"]
+__all__ = ["AuthError", "Authenticator", "NoAuth", "build_authenticator"]
 
 
 class Authenticator(Protocol):
@@ -27,7 +27,7 @@ class NoAuth:
     """Accepts everyone, with no identity."""
 
 
-def build_authenticator(settings: Settings) -> StaticTokens | JwtVerifier | NoAuth:
+def build_authenticator(settings: Settings) -> Authenticator | NoAuth:
     """The authenticator for the configured mode (not yet started)."""
     if settings.auth == "token":
         return StaticTokens(settings.token_identities())
@@ -42,6 +42,3 @@ def build_authenticator(settings: Settings) -> StaticTokens | JwtVerifier | NoAu
             jwks_url=settings.jwt_jwks_url,
         )
     return NoAuth()
-
-
-__all__ += ["AuthError"]

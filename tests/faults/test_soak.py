@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,8 +178,7 @@ async def test_soak_200_sessions_lose_nothing_and_leak_nothing(tmp_path: Path) -
             await _round(relay.port, 2.0)  # warm-up: first-use allocations are not leaks
             await _wait_closed(upstream, SESSIONS)
             baseline = relay.rss_kib()
-            peak = 0
-            sampler = asyncio.create_task(_sample(relay.rss_kib, lambda v: None))
+            sampler = asyncio.create_task(_sample(relay.rss_kib))
             clients = await _round(relay.port, SECONDS)
             peak = await _stop(sampler)
             await _wait_closed(upstream, SESSIONS * 2)
@@ -212,9 +212,8 @@ def _write_figures(figures: dict[str, object]) -> None:
     (artifacts / "soak.json").write_text(json.dumps(figures, indent=2))
 
 
-async def _sample(read: object, _sink: object) -> int:
+async def _sample(read: Callable[[], int]) -> int:
     peak = 0
-    assert callable(read)
     try:
         while True:
             peak = max(peak, read())
