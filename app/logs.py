@@ -82,9 +82,9 @@ def redact(message: str) -> str:
 class RedactCredentialsFilter(logging.Filter):
     """Masks credentials, and drops frame dumps, before any handler sees a record.
 
-    Attached to the loggers of uvicorn and websockets, whose lines carry
-    query strings and, at DEBUG, every handshake header (the client's token,
-    the relay's own api-key). The relay already strips query credentials from
+    Attached to the loggers of uvicorn, websockets and aiohttp; uvicorn's and
+    websockets' lines carry query strings and, at DEBUG, every handshake
+    header (the client's token). The relay already strips query credentials from
     the scope; this is the second line of defence.
     """
 
@@ -138,8 +138,10 @@ def logging_config(level: str, log_format: str = "text") -> dict[str, Any]:
             "uvicorn.error": {"level": level, "filters": ["redact"], "propagate": True},
             "uvicorn.access": {"level": "WARNING", "filters": ["redact"], "propagate": True},
             "websockets": {"level": "WARNING", "propagate": True},
-            "websockets.client": {"filters": ["redact"], "propagate": True},
             "websockets.server": {"filters": ["redact"], "propagate": True},
+            "aiohttp": {"level": "WARNING", "propagate": True},
+            "aiohttp.client": {"filters": ["redact"], "propagate": True},
+            "aiohttp.websocket": {"filters": ["redact"], "propagate": True},
             "azure": {"level": "WARNING", "handlers": [], "propagate": True},
         },
     }

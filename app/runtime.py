@@ -22,6 +22,7 @@ from app.metrics import RelayMetrics
 from app.policy import ClientPolicy, enforced_session, enforced_update, make_rules
 from app.relay import SessionLimits, SessionStats
 from app.upstream import (
+    Dialer,
     EntraCredential,
     StaticCredential,
     UpstreamCredential,
@@ -42,7 +43,7 @@ class Runtime:
     settings: Settings
     target: UpstreamTarget
     credential: UpstreamCredential
-    options: UpstreamOptions
+    dialer: Dialer
     policy: ClientPolicy
     enforced_update: str
     simulated: bool
@@ -113,22 +114,27 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         lifecycle = Lifecycle()
         metrics = RelayMetrics(lambda: _live_stats(lifecycle))
         metrics.per_identity = settings.auth == "token"
-        logger.info("relay configuration", extra={"fields": settings.public_summary()})
-        yield Runtime(
-            settings=settings,
-            target=build_target(
-                endpoint, settings.deployment, settings.azure_api_version, settings.dialect
-            ),
-            credential=credential,
-            options=UpstreamOptions(
+        target = build_target(
+            endpoint, settings.deployment, settings.azure_api_version, settings.dialect
+        )
+        dialer = Dialer(
+            target,
+            credential,
+            UpstreamOptions(
                 connect_timeout_seconds=settings.upstream_connect_timeout_seconds,
                 max_message_bytes=settings.max_upstream_message_bytes,
                 ping_interval_seconds=settings.ping_interval_seconds,
                 ping_timeout_seconds=settings.ping_timeout_seconds,
-                max_queue=max(
-                    1, settings.max_buffered_bytes // settings.max_upstream_message_bytes
-                ),
             ),
+        )
+        await dialer.start()
+        stack.push_async_callback(dialer.aclose)
+        logger.info("relay configuration", extra={"fields": settings.public_summary()})
+        yield Runtime(
+            settings=settings,
+            target=target,
+            credential=credential,
+            dialer=dialer,
             policy=policy,
             enforced_update=update,
             simulated=settings.upstream == "simulator",

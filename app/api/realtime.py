@@ -17,7 +17,7 @@ from app.limits import CapacityError
 from app.metrics import outcome_for
 from app.relay import EndCause, RelaySession, plan_close
 from app.runtime import Runtime
-from app.upstream import UpstreamError, open_upstream
+from app.upstream import UpstreamError
 
 __all__ = ["REALTIME_PATHS", "router"]
 
@@ -70,7 +70,7 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
     session_id = new_session_id()
     started = time.monotonic()
     try:
-        upstream = await open_upstream(runtime.target, runtime.credential, runtime.options)
+        upstream = await runtime.dialer.open()
     except UpstreamError as exc:
         runtime.metrics.outcome("upstream_connect_failed")
         logger.warning(

@@ -1,7 +1,7 @@
 """One relayed session: two pumps joined so that when either ends, both end.
 
-The client side is the ASGI WebSocket (uvicorn); the upstream side is a
-`websockets` client connection. Each client frame is judged by the pure
+The client side is the ASGI WebSocket (uvicorn); the upstream side is an
+`UpstreamConnection` (aiohttp). Each client frame is judged by the pure
 policy and the original text is forwarded whenever the policy changes
 nothing. A watchdog enforces the session's duration, idle and backpressure
 limits and the relay's shutdown. Each side is closed exactly once, as
@@ -28,8 +28,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 from app.policy import BINARY_REFUSAL, ClientPolicy, Forward, Refuse, Rewrite, error_event
 from app.policy.decisions import Decision
@@ -37,6 +35,7 @@ from app.policy.ratelimit import TokenBucket
 from app.policy.server import decide_server
 from app.relay.closing import ClosePlan, EndCause, SessionEnd, plan_close
 from app.relay.stats import SessionLimits, SessionStats
+from app.upstream import UpstreamClosed, UpstreamConnection
 
 __all__ = ["RelaySession"]
 
@@ -45,7 +44,6 @@ logger = logging.getLogger(__name__)
 CLOSE_TIMEOUT_SECONDS = 5.0
 NOTICE_GRACE_SECONDS = 0.5
 USAGE_GRACE_SECONDS = 5.0
-_KEEPALIVE_REASON = "keepalive ping timeout"
 _RATE_LIMITED = Refuse("rate_limited", "Too many events; this one was not forwarded.")
 _TRANSCRIPTION_DONE = "conversation.item.input_audio_transcription.completed"
 _CANCEL = '{"type":"response.cancel","event_id":"relay_client_gone"}'
@@ -65,7 +63,7 @@ class RelaySession:
     def __init__(
         self,
         client: WebSocket,
-        upstream: ClientConnection,
+        upstream: UpstreamConnection,
         policy: ClientPolicy,
         session_id: str,
         limits: SessionLimits,
@@ -150,7 +148,7 @@ class RelaySession:
                 else:
                     assert type(decision) is Refuse
                     await self._refuse(decision)
-            except ConnectionClosed as exc:
+            except UpstreamClosed as exc:
                 return _upstream_end(exc)
 
     async def _upstream_to_client(self) -> SessionEnd:
@@ -162,7 +160,7 @@ class RelaySession:
         while True:
             try:
                 frame = await recv()
-            except ConnectionClosed as exc:
+            except UpstreamClosed as exc:
                 return _upstream_end(exc)
             message: dict[str, Any]
             if isinstance(frame, str):
@@ -243,19 +241,9 @@ class RelaySession:
             return
         if end.cause is EndCause.CLIENT_CLOSED and self._response_in_flight:
             await self._cancel_response()
-        # Discard what is still queued, or a full receive queue hides the close reply.
-        discard = asyncio.create_task(self._discard_upstream())
-        try:
-            with contextlib.suppress(Exception):
-                await self._upstream.close(plan.upstream_code)
-        finally:
-            discard.cancel()
-            await asyncio.gather(discard, return_exceptions=True)
-
-    async def _discard_upstream(self) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                await self._upstream.recv()
+        # aiohttp discards frames still queued while it waits (bounded) for the close reply.
+        with contextlib.suppress(Exception):
+            await self._upstream.close(plan.upstream_code)
 
     async def _notify_client(self, plan: ClosePlan) -> None:
         """The error event naming why the relay closes, before the close frame."""
@@ -333,11 +321,11 @@ async def _cancel(*tasks: asyncio.Task[SessionEnd]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _upstream_end(exc: ConnectionClosed) -> SessionEnd:
-    if exc.rcvd is not None:
-        return SessionEnd(EndCause.UPSTREAM_CLOSED, exc.rcvd.code, exc.rcvd.reason)
-    if exc.sent is not None and exc.sent.reason == _KEEPALIVE_REASON:
+def _upstream_end(exc: UpstreamClosed) -> SessionEnd:
+    if exc.unresponsive:
         return SessionEnd(EndCause.UPSTREAM_UNRESPONSIVE)
+    if exc.code is not None:
+        return SessionEnd(EndCause.UPSTREAM_CLOSED, exc.code, exc.reason)
     return SessionEnd(EndCause.UPSTREAM_DROPPED)
 
 

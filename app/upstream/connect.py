@@ -17,14 +17,14 @@ import random
 import time
 from dataclasses import dataclass
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+import aiohttp
 
 from app.config import is_loopback_host
+from app.upstream.connection import UpstreamConnection
 from app.upstream.credentials import CredentialUnavailableError, UpstreamCredential
 from app.upstream.target import UpstreamTarget
 
-__all__ = ["UpstreamError", "UpstreamOptions", "open_upstream"]
+__all__ = ["Dialer", "UpstreamError", "UpstreamOptions"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,6 @@ class UpstreamOptions:
     ping_interval_seconds: float
     ping_timeout_seconds: float
     close_timeout_seconds: float = 5.0
-    max_queue: int = 16
 
 
 class _Retry(Exception):
@@ -78,68 +77,95 @@ def _log_auth_failure(status: int) -> None:
         )
 
 
-async def open_upstream(
-    target: UpstreamTarget, credential: UpstreamCredential, options: UpstreamOptions
-) -> ClientConnection:
-    """Dial the upstream, retrying refusals, 429 and 5xx within the budget.
+class Dialer:
+    """Opens upstream connections over one shared aiohttp session.
 
-    401 and 403 are never retried. Raises `UpstreamError`. Cancelling is safe:
-    a half-open connection is closed by the websockets library.
+    One session means one connector and one DNS cache for every upstream
+    connection. Proxies come from the environment (HTTPS_PROXY, NO_PROXY)
+    unless the upstream is on loopback (the simulator).
     """
-    budget = options.connect_timeout_seconds
-    deadline = time.monotonic() + budget
-    attempt = 0
-    last: UpstreamError | None = None
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise last or UpstreamError(504, "the upstream did not answer in time")
-        try:
-            async with asyncio.timeout(remaining):
-                return await _dial(target, credential, options)
-        except TimeoutError:
-            raise UpstreamError(504, "the upstream did not answer in time") from None
-        except _Retry as retry:
-            last = retry.error
-            attempt += 1
-            delay = retry.delay
-            if delay is None:
-                delay = min(_MAX_BACKOFF_SECONDS, _FIRST_BACKOFF_SECONDS * 2**attempt)
-                delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
-            if time.monotonic() + delay >= deadline:
-                raise last from None
-            await asyncio.sleep(delay)
 
-
-async def _dial(
-    target: UpstreamTarget, credential: UpstreamCredential, options: UpstreamOptions
-) -> ClientConnection:
-    try:
-        headers = credential.headers()
-    except CredentialUnavailableError:
-        raise UpstreamError(503, "the relay has no valid upstream credential", 5) from None
-    try:
-        return await connect(
-            target.url,
-            additional_headers=headers,
-            compression=None,
-            max_size=options.max_message_bytes,
-            max_queue=options.max_queue,
-            open_timeout=None,  # the caller's budget bounds the whole dial
-            ping_interval=options.ping_interval_seconds,
-            ping_timeout=options.ping_timeout_seconds,
-            close_timeout=options.close_timeout_seconds,
-            user_agent_header=_USER_AGENT,
-            proxy=None if is_loopback_host(target.host) else True,
+    def __init__(
+        self, target: UpstreamTarget, credential: UpstreamCredential, options: UpstreamOptions
+    ) -> None:
+        self.target = target
+        self.credential = credential
+        self.options = options
+        self._http: aiohttp.ClientSession | None = None
+        self._ws_timeout = aiohttp.ClientWSTimeout(
+            ws_receive=None, ws_close=options.close_timeout_seconds
         )
-    except InvalidStatus as exc:
-        raise _status_error(
-            exc.response.status_code, exc.response.headers.get("Retry-After")
-        ) from None
-    except (InvalidURI, InvalidHandshake) as exc:
-        raise UpstreamError(502, f"the upstream handshake failed ({type(exc).__name__})") from None
-    except OSError:
-        raise _Retry(UpstreamError(502, "the upstream refused the connection")) from None
+
+    async def start(self) -> None:
+        """Create the HTTP session (it needs the running loop)."""
+        self._http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0),
+            timeout=aiohttp.ClientTimeout(total=None),  # `open` bounds the whole dial
+            trust_env=not is_loopback_host(self.target.host),
+            headers={"User-Agent": _USER_AGENT},
+        )
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    async def open(self) -> UpstreamConnection:
+        """Dial the upstream, retrying refusals, 429 and 5xx within the budget.
+
+        401 and 403 are never retried. Raises `UpstreamError`. Cancelling is
+        safe: aiohttp closes a half-open connection.
+        """
+        budget = self.options.connect_timeout_seconds
+        deadline = time.monotonic() + budget
+        attempt = 0
+        last: UpstreamError | None = None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise last or UpstreamError(504, "the upstream did not answer in time")
+            try:
+                async with asyncio.timeout(remaining):
+                    return await self._dial()
+            except TimeoutError:
+                raise UpstreamError(504, "the upstream did not answer in time") from None
+            except _Retry as retry:
+                last = retry.error
+                attempt += 1
+                delay = retry.delay
+                if delay is None:
+                    delay = min(_MAX_BACKOFF_SECONDS, _FIRST_BACKOFF_SECONDS * 2**attempt)
+                    delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
+                if time.monotonic() + delay >= deadline:
+                    raise last from None
+                await asyncio.sleep(delay)
+
+    async def _dial(self) -> UpstreamConnection:
+        assert self._http is not None, "Dialer.start() was not called"
+        options = self.options
+        try:
+            headers = self.credential.headers()
+        except CredentialUnavailableError:
+            raise UpstreamError(503, "the relay has no valid upstream credential", 5) from None
+        try:
+            ws = await self._http.ws_connect(
+                self.target.url,
+                headers=headers,
+                compress=0,
+                max_msg_size=options.max_message_bytes,
+                autoping=False,  # UpstreamConnection answers pings and runs the keepalive
+                autoclose=True,
+                timeout=self._ws_timeout,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status == 101:  # upgraded, but not a valid WebSocket handshake
+                raise UpstreamError(502, "the upstream handshake failed") from None
+            retry_after = exc.headers.get("Retry-After") if exc.headers else None
+            raise _status_error(exc.status, retry_after) from None
+        except (aiohttp.InvalidURL, aiohttp.ClientPayloadError, aiohttp.ClientResponseError):
+            raise UpstreamError(502, "the upstream handshake failed") from None
+        except (aiohttp.ClientError, OSError):
+            raise _Retry(UpstreamError(502, "the upstream refused the connection")) from None
+        return UpstreamConnection(ws, options.ping_interval_seconds, options.ping_timeout_seconds)
 
 
 def _status_error(status: int, retry_after: str | None) -> Exception:

@@ -12,13 +12,15 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import Event
 
 Script = Callable[["FakeConnection"], Awaitable[None]]
 
@@ -32,11 +34,26 @@ class Refuse:
 Step = Refuse | Literal["hang"]
 
 
+class PingCountingConnection(ServerConnection):
+    """A server connection that counts the pings it receives (the relay's keepalive)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pings = 0
+        self.pinged = asyncio.Event()
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and event.opcode is Opcode.PING:
+            self.pings += 1
+            self.pinged.set()
+        super().process_event(event)
+
+
 @dataclass
 class FakeConnection:
     """One accepted upstream connection, as the fake sees it."""
 
-    ws: ServerConnection
+    ws: PingCountingConnection
     received: list[str] = field(default_factory=list)
     close_code: int | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -50,6 +67,12 @@ class FakeConnection:
         self.received.append(frame)
         event: dict[str, object] = orjson.loads(frame)
         return event
+
+    async def pings_received(self, count: int) -> None:
+        """Wait until the relay has sent `count` pings on this connection."""
+        while self.ws.pings < count:
+            self.ws.pinged.clear()
+            await self.ws.pinged.wait()
 
     async def until(self, event_type: str) -> dict[str, object]:
         while True:
@@ -96,6 +119,8 @@ class FakeUpstream:
             compression=None,
             max_size=None,
             close_timeout=1,
+            ping_interval=None,
+            create_connection=PingCountingConnection,
         )
         return self
 
@@ -131,6 +156,7 @@ class FakeUpstream:
         return Response(step.status, "Refused", headers, b"refused")
 
     async def _handle(self, ws: ServerConnection) -> None:
+        assert isinstance(ws, PingCountingConnection)
         conn = FakeConnection(ws)
         self.connections.append(conn)
         await self._notify()

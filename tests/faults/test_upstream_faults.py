@@ -151,6 +151,55 @@ async def test_unresponsive_upstream_closes_the_client_with_1011() -> None:
     assert (code, reason) == (1011, "upstream_unresponsive")
 
 
+async def test_keepalive_pings_an_answering_upstream_and_the_session_stays_open() -> None:
+    """Pings every RELAY_PING_INTERVAL_SECONDS; an upstream that answers keeps the session."""
+    async with FakeUpstream() as fake:
+        async with relay_for(fake, ping_interval_seconds=0.05, ping_timeout_seconds=2) as relay:
+            async with connect(relay.ws_url(), open_timeout=5) as ws:
+                await recv_until(ws, "session.created")
+                conn = fake.connections[0]
+                async with asyncio.timeout(5):
+                    await conn.pings_received(3)
+                # Still open both ways: the fake answers a session.update after the pings.
+                await send_event(ws, {"type": "session.update", "session": {"type": "realtime"}})
+                await recv_until(ws, "session.updated")
+    assert conn.ws.pings >= 3
+
+
+async def test_upstream_pings_are_answered() -> None:
+    """Azure may ping the relay: the pong goes back and the session carries on."""
+
+    async def pinger(conn: FakeConnection) -> None:
+        await conn.send({"type": "session.created", "session": {}})
+        pong = await conn.ws.ping(b"azure")
+        async with asyncio.timeout(5):
+            await pong
+        await conn.send({"type": "conversation.item.created", "item": {"id": "after-pong"}})
+        await conn.ws.wait_closed()
+
+    async with FakeUpstream(pinger) as fake, relay_for(fake) as relay:
+        async with connect(relay.ws_url(), open_timeout=5) as ws:
+            event, _ = await recv_until(ws, "conversation.item.created")
+    assert event["item"]["id"] == "after-pong"
+
+
+async def test_upstream_close_frame_without_a_code_gives_1011_upstream_closed() -> None:
+    """A close frame with no status (1005 cannot be sent on) becomes 1011 upstream_closed."""
+
+    async def bare_close(conn: FakeConnection) -> None:
+        await conn.send({"type": "session.created", "session": {}})
+        await conn.until("input_audio_buffer.clear")
+        conn.ws.transport.write(b"\x88\x00")  # FIN + close opcode, empty payload
+        await conn.ws.wait_closed()
+
+    async with FakeUpstream(bare_close) as fake, relay_for(fake) as relay:
+        async with connect(relay.ws_url(), open_timeout=5) as ws:
+            await send_event(ws, {"type": "input_audio_buffer.clear"})
+            events, code, reason = await _closed(ws)
+    assert events[-1]["error"]["code"] == "upstream_closed"
+    assert (code, reason) == (1011, "upstream_closed")
+
+
 async def test_upstream_dropping_tcp_mid_response_gives_1011_upstream_closed() -> None:
     """A TCP drop without a close frame: the client gets upstream_closed, then 1011."""
 

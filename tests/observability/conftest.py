@@ -54,6 +54,9 @@ _DEBUG_LOGGERS = (
     "websockets",
     "websockets.client",
     "websockets.server",
+    "aiohttp",
+    "aiohttp.client",
+    "aiohttp.websocket",
 )
 
 
@@ -112,7 +115,7 @@ def fields_of(record: logging.LogRecord) -> dict[str, Any]:
 def captured_logs(*, debug: bool = False) -> Iterator[LogCapture]:
     """A handler on the root logger; attach it only after the relay has configured logging.
 
-    With `debug`, the root, `app`, `uvicorn` and `websockets` loggers are set to DEBUG
+    With `debug`, the root, `app`, `uvicorn`, `websockets` and `aiohttp` loggers are set to DEBUG
     for the duration and restored afterwards.
     """
     handler = LogCapture()
