@@ -9,10 +9,11 @@ from starlette.requests import HTTPConnection
 
 from app.runtime import Runtime
 
-__all__ = ["RuntimeDep"]
+__all__ = ["RuntimeDep", "get_runtime"]
 
 
 def get_runtime(connection: HTTPConnection) -> Runtime:
+    """The runtime the lifespan built (on `app.state`)."""
     runtime: Runtime = connection.app.state.runtime
     return runtime
 
