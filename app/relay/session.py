@@ -3,8 +3,8 @@
 The client side is the ASGI WebSocket (uvicorn); the upstream side is an
 `UpstreamConnection` (aiohttp). Each client frame is judged by the pure
 policy and the original text is forwarded whenever the policy changes
-nothing. A watchdog enforces the session's duration, idle and backpressure
-limits and the relay's shutdown. Each side is closed exactly once, as
+nothing. A timer (one handle, not a task) enforces the session's duration,
+idle and backpressure limits; `shutdown` ends it from outside. Each side is closed exactly once, as
 `closing.plan_close` says.
 
 Closing rules that keep every word:
@@ -81,24 +81,24 @@ class RelaySession:
         self._started = self._last_client_frame = self._clock()
         self._send_blocked_since: float | None = None
         self._response_in_flight = False
-        self._stop = asyncio.Event()
-        self._stop_cause = EndCause.SHUTDOWN
         self._client_close_sent = False
+        self._loop = asyncio.get_running_loop()
+        self._limit_end: asyncio.Future[SessionEnd] = self._loop.create_future()
+        self._limit_timer: asyncio.TimerHandle | None = None
 
     def shutdown(self) -> None:
         """Ask the session to end with `server_shutting_down` (close 1012). Idempotent."""
-        self._stop_cause = EndCause.SHUTDOWN
-        self._stop.set()
+        self._end_at_limit(EndCause.SHUTDOWN)
 
     async def run(self) -> SessionEnd:
         """Relay until one side ends, then close both. Never raises, except on cancel."""
         down = asyncio.create_task(self._upstream_to_client(), name=f"{self.session_id}-down")
         up = asyncio.create_task(self._client_to_upstream(), name=f"{self.session_id}-up")
-        guard = asyncio.create_task(self._watchdog(), name=f"{self.session_id}-guard")
-        tasks = [down, up, guard]
+        tasks = [down, up]
+        self._check_limits()
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            end = _first_end(tasks)
+            await asyncio.wait([*tasks, self._limit_end], return_when=asyncio.FIRST_COMPLETED)
+            end = _first_end(tasks, self._limit_end)
             plan = plan_close(end)
             # Keep reading the client until its close frame, unless it is gone or stuck.
             keep_reading = (
@@ -106,9 +106,11 @@ class RelaySession:
                 and plan.upstream_code is not None
                 and end.cause is not EndCause.BACKPRESSURE
             )
-            await _cancel(down, guard, *(() if keep_reading else (up,)))
+            await _cancel(down, *(() if keep_reading else (up,)))
             await self._close(end, plan, up if keep_reading else None)
         finally:
+            if self._limit_timer is not None:
+                self._limit_timer.cancel()
             await _cancel(*tasks)
         self.stats.end = end
         return end
@@ -195,28 +197,31 @@ class RelaySession:
             self._send_blocked_since = None
             stats.count_down(event_type, len(frame))
 
-    async def _watchdog(self) -> SessionEnd:
-        """Ends the session at its limits: duration, idling, backpressure, shutdown."""
+    def _check_limits(self) -> None:
+        """Ends the session at its limits (duration, idling, backpressure), else re-arms."""
+        self._limit_timer = None
         limits = self._limits
+        now = self._clock()
         deadline = self._started + limits.max_session_seconds
+        if now >= deadline:
+            self._end_at_limit(EndCause.SESSION_EXPIRED)
+            return
+        idle_at = self._last_client_frame + limits.idle_timeout_seconds
+        if now >= idle_at:
+            self._end_at_limit(EndCause.IDLE_TIMEOUT)
+            return
         stuck_after = limits.backpressure_timeout_seconds
-        while True:
-            now = self._clock()
-            if self._stop.is_set():
-                return SessionEnd(self._stop_cause)
-            if now >= deadline:
-                return SessionEnd(EndCause.SESSION_EXPIRED)
-            idle_at = self._last_client_frame + limits.idle_timeout_seconds
-            if now >= idle_at:
-                return SessionEnd(EndCause.IDLE_TIMEOUT)
-            blocked = self._send_blocked_since
-            if blocked is not None and now - blocked >= stuck_after:
-                return SessionEnd(EndCause.BACKPRESSURE)
-            # Wake for the next deadline, and often enough to notice a stuck send.
-            wake = min(deadline, idle_at, now + stuck_after / 4)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wake - now):
-                    await self._stop.wait()
+        blocked = self._send_blocked_since
+        if blocked is not None and now - blocked >= stuck_after:
+            self._end_at_limit(EndCause.BACKPRESSURE)
+            return
+        # Wake for the next deadline, and often enough to notice a stuck send.
+        wake = min(deadline, idle_at, now + stuck_after / 4)
+        self._limit_timer = self._loop.call_at(wake, self._check_limits)
+
+    def _end_at_limit(self, cause: EndCause) -> None:
+        if not self._limit_end.done():
+            self._limit_end.set_result(SessionEnd(cause))
 
     # -- closing ----------------------------------------------------------
 
@@ -329,8 +334,10 @@ def _upstream_end(exc: UpstreamClosed) -> SessionEnd:
     return SessionEnd(EndCause.UPSTREAM_DROPPED)
 
 
-def _first_end(tasks: list[asyncio.Task[SessionEnd]]) -> SessionEnd:
-    """The end reported by the first finished task, in a fixed order."""
+def _first_end(
+    tasks: list[asyncio.Task[SessionEnd]], limit_end: asyncio.Future[SessionEnd]
+) -> SessionEnd:
+    """The end reported by the first finished pump, in a fixed order, else the limit's."""
     for task in tasks:
         if task.done() and not task.cancelled():
             exc = task.exception()
@@ -342,4 +349,6 @@ def _first_end(tasks: list[asyncio.Task[SessionEnd]]) -> SessionEnd:
                 return SessionEnd(EndCause.CLIENT_CLOSED, 1006)
             logger.error("relay task failed", exc_info=exc)
             return SessionEnd(EndCause.ERROR)
+    if limit_end.done():
+        return limit_end.result()
     return SessionEnd(EndCause.ERROR)
