@@ -8,8 +8,8 @@ relayed event (see the README's performance section).
 Keepalive is the relay's own, so that RELAY_PING_INTERVAL_SECONDS and
 RELAY_PING_TIMEOUT_SECONDS mean exactly what they say (aiohttp's heartbeat
 fixes the timeout at half the interval): a ping every interval, and a pong
-later than the timeout closes the connection with 1011. Two timer handles per
-connection, no task, no per-frame work.
+later than the timeout closes the connection with 1011. One timer handle per
+connection (the next ping, or the pong deadline), no per-frame work.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import contextlib
 
 from aiohttp import ClientWebSocketResponse, WSMsgType
 
-__all__ = ["KEEPALIVE_REASON", "UpstreamClosed", "UpstreamConnection"]
+__all__ = ["UpstreamClosed", "UpstreamConnection"]
 
-KEEPALIVE_REASON = "keepalive ping timeout"
+_KEEPALIVE_REASON = b"keepalive ping timeout"
 _UNRESPONSIVE_CODE = 1011
 _NO_STATUS = 1005  # a close frame without a code (aiohttp reports 0)
 _TEXT, _BINARY, _PING, _PONG, _CLOSE = (
@@ -100,7 +100,11 @@ class UpstreamConnection:
 
     def _ping(self) -> None:
         self._timer = self._loop.call_later(self._timeout, self._pong_missing)
-        self._task = self._loop.create_task(self._ws.ping())
+        self._task = self._loop.create_task(self._send_ping())
+
+    async def _send_ping(self) -> None:
+        with contextlib.suppress(ConnectionError):  # closing: the session ends anyway
+            await self._ws.ping()
 
     def _pong(self) -> None:
         if self._timer is not None and self._task is not None:  # a ping is outstanding
@@ -114,7 +118,7 @@ class UpstreamConnection:
             self._ended = UpstreamClosed(unresponsive=True)
         # Wakes the receiving task (it gets the keepalive end), then closes with 1011.
         self._task = self._loop.create_task(
-            self._ws.close(code=_UNRESPONSIVE_CODE, message=KEEPALIVE_REASON.encode())
+            self._ws.close(code=_UNRESPONSIVE_CODE, message=_KEEPALIVE_REASON)
         )
 
     def _stop_keepalive(self) -> None:
