@@ -91,8 +91,10 @@ class UpstreamConnection:
         """Send a close frame with `code` and wait (bounded) for the reply. Idempotent."""
         self._stop_keepalive()
         task = self._task
-        if task is not None and not task.done():  # a keepalive close awaiting a reply
-            task.cancel()
+        if task is not None and not task.done():
+            # A ping being written, or the keepalive's own close (bounded by the close
+            # timeout). Cancelling that close could stop it before it marks the socket
+            # closed, and this close would then wait for a reply all over again.
             await asyncio.wait([task])
         await self._ws.close(code=code)
 

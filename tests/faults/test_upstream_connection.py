@@ -1,0 +1,71 @@
+"""The upstream connection on its own: real aiohttp client, the scriptable fake upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.policy import GA
+from app.upstream import (
+    Dialer,
+    StaticCredential,
+    UpstreamClosed,
+    UpstreamConnection,
+    UpstreamOptions,
+    build_target,
+)
+from tests.faults.fake_upstream import FakeConnection, FakeUpstream
+
+
+@contextlib.asynccontextmanager
+async def dialed(
+    fake: FakeUpstream, ping_interval: float = 20.0, ping_timeout: float = 20.0
+) -> AsyncIterator[UpstreamConnection]:
+    options = UpstreamOptions(
+        connect_timeout_seconds=5.0,
+        max_message_bytes=1024 * 1024,
+        ping_interval_seconds=ping_interval,
+        ping_timeout_seconds=ping_timeout,
+        close_timeout_seconds=1.0,
+    )
+    dialer = Dialer(build_target(fake.url, "d", None, GA), StaticCredential(None), options)
+    await dialer.start()
+    try:
+        yield await dialer.open()
+    finally:
+        await dialer.aclose()
+
+
+async def test_send_after_the_upstream_closed_raises_its_close_code() -> None:
+    """Once the upstream has closed with a code, sending reports that same close."""
+
+    async def close_at_once(conn: FakeConnection) -> None:
+        await conn.ws.close(1001, "session_expired")
+
+    async with FakeUpstream(close_at_once) as fake, dialed(fake) as upstream:
+        with pytest.raises(UpstreamClosed) as received:
+            await upstream.recv()
+        with pytest.raises(UpstreamClosed) as sent:
+            await upstream.send('{"type":"input_audio_buffer.clear"}')
+    assert (received.value.code, received.value.reason) == (1001, "session_expired")
+    assert sent.value is received.value
+
+
+async def test_close_after_a_keepalive_timeout_is_bounded_by_the_close_timeout() -> None:
+    """An unresponsive upstream ends recv as unresponsive; close waits one close timeout at most."""
+
+    async def frozen(conn: FakeConnection) -> None:
+        conn.ws.transport.pause_reading()  # no pongs, no close replies
+        await conn.ws.wait_closed()
+
+    async with FakeUpstream(frozen) as fake, dialed(fake, 0.05, 0.05) as upstream:
+        with pytest.raises(UpstreamClosed) as ended:
+            async with asyncio.timeout(5):
+                await upstream.recv()
+        async with asyncio.timeout(1.8):  # one 1 s close timeout, not two
+            await upstream.close(1000)
+    assert ended.value.unresponsive
+    assert ended.value.code is None
