@@ -4,8 +4,8 @@ The client side is the ASGI WebSocket (uvicorn); the upstream side is an
 `UpstreamConnection` (aiohttp). Each client frame is judged by the pure
 policy and the original text is forwarded whenever the policy changes
 nothing. A timer (one handle, not a task) enforces the session's duration,
-idle and backpressure limits; `shutdown` ends it from outside. Each side is closed exactly once, as
-`closing.plan_close` says.
+idle and backpressure limits; `shutdown` ends it from outside. Each side is
+closed exactly once, as `closing.plan_close` says.
 
 Closing rules that keep every word:
 
@@ -77,12 +77,12 @@ class RelaySession:
         self.identity = identity
         self.stats = SessionStats()
         self._event_ids = itertools.count(1)
-        self._clock = asyncio.get_running_loop().time
+        self._loop = asyncio.get_running_loop()
+        self._clock = self._loop.time
         self._started = self._last_client_frame = self._clock()
         self._send_blocked_since: float | None = None
         self._response_in_flight = False
         self._client_close_sent = False
-        self._loop = asyncio.get_running_loop()
         self._limit_end: asyncio.Future[SessionEnd] = self._loop.create_future()
         self._limit_timer: asyncio.TimerHandle | None = None
 
