@@ -75,13 +75,13 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
-        populate_by_name=True,
+        # RELAY_<FIELD> for the relay's own settings; the Azure names are aliases. Bare
+        # field names (AUTH, PORT) are never read: no validate_by_name.
+        env_prefix="RELAY_",
     )
 
     # Upstream (Azure OpenAI or the simulator)
-    upstream: Literal["azure", "simulator"] = Field(
-        "azure", validation_alias=_env("RELAY_UPSTREAM")
-    )
+    upstream: Literal["azure", "simulator"] = Field("azure")
     azure_endpoint: str | None = Field(None, validation_alias=_env("AZURE_OPENAI_ENDPOINT"))
     azure_deployment: str | None = Field(
         None,
@@ -100,95 +100,55 @@ class Settings(BaseSettings):
     azure_token_scope: str = Field(
         DEFAULT_COGNITIVE_SCOPE, validation_alias=_env("AZURE_OPENAI_TOKEN_SCOPE")
     )
-    token_refresh_margin_seconds: float = Field(
-        300.0, gt=0, validation_alias=_env("RELAY_TOKEN_REFRESH_MARGIN_SECONDS")
-    )
-    upstream_connect_timeout_seconds: float = Field(
-        10.0, gt=0, validation_alias=_env("RELAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS")
-    )
+    token_refresh_margin_seconds: float = Field(300.0, gt=0)
+    upstream_connect_timeout_seconds: float = Field(10.0, gt=0)
 
     # Enforced session and client policy
-    instructions: str | None = Field(None, validation_alias=_env("RELAY_INSTRUCTIONS"), repr=False)
-    instructions_file: Path | None = Field(None, validation_alias=_env("RELAY_INSTRUCTIONS_FILE"))
-    session: Annotated[dict[str, Any], NoDecode] = Field(
-        default_factory=dict, validation_alias=_env("RELAY_SESSION"), repr=False
-    )
-    allowed_client_events: CommaList = Field(
-        DEFAULT_CLIENT_EVENTS, validation_alias=_env("RELAY_ALLOWED_CLIENT_EVENTS")
-    )
-    client_session_fields: CommaList | None = Field(
-        None, validation_alias=_env("RELAY_CLIENT_SESSION_FIELDS")
-    )
-    client_response_fields: CommaList = Field(
-        DEFAULT_RESPONSE_FIELDS, validation_alias=_env("RELAY_CLIENT_RESPONSE_FIELDS")
-    )
-    client_item_roles: CommaList = Field(
-        ("user",), validation_alias=_env("RELAY_CLIENT_ITEM_ROLES")
-    )
-    client_tool_outputs: bool = Field(False, validation_alias=_env("RELAY_CLIENT_TOOL_OUTPUTS"))
+    instructions: str | None = Field(None, repr=False)
+    instructions_file: Path | None = Field(None)
+    session: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict, repr=False)
+    allowed_client_events: CommaList = Field(DEFAULT_CLIENT_EVENTS)
+    client_session_fields: CommaList | None = Field(None)
+    client_response_fields: CommaList = Field(DEFAULT_RESPONSE_FIELDS)
+    client_item_roles: CommaList = Field(("user",))
+    client_tool_outputs: bool = Field(False)
 
     # Client trust
-    auth: Literal["token", "jwt", "none"] = Field("token", validation_alias=_env("RELAY_AUTH"))
-    auth_tokens: CommaList = Field((), validation_alias=_env("RELAY_AUTH_TOKENS"), repr=False)
-    jwt_jwks_url: str | None = Field(None, validation_alias=_env("RELAY_JWT_JWKS_URL"))
-    jwt_secret: str | None = Field(None, validation_alias=_env("RELAY_JWT_SECRET"), repr=False)
-    jwt_issuer: str | None = Field(None, validation_alias=_env("RELAY_JWT_ISSUER"))
-    jwt_audience: str | None = Field(None, validation_alias=_env("RELAY_JWT_AUDIENCE"))
-    jwt_identity_claim: str = Field("sub", validation_alias=_env("RELAY_JWT_IDENTITY_CLAIM"))
-    allowed_origins: CommaList = Field((), validation_alias=_env("RELAY_ALLOWED_ORIGINS"))
+    auth: Literal["token", "jwt", "none"] = Field("token")
+    auth_tokens: CommaList = Field((), repr=False)
+    jwt_jwks_url: str | None = Field(None)
+    jwt_secret: str | None = Field(None, repr=False)
+    jwt_issuer: str | None = Field(None)
+    jwt_audience: str | None = Field(None)
+    jwt_identity_claim: str = Field("sub")
+    allowed_origins: CommaList = Field(())
 
     # Abuse limits
-    max_sessions: int = Field(200, ge=1, validation_alias=_env("RELAY_MAX_SESSIONS"))
-    max_sessions_per_identity: int = Field(
-        10, ge=1, validation_alias=_env("RELAY_MAX_SESSIONS_PER_IDENTITY")
-    )
-    client_events_per_second: float = Field(
-        100.0, gt=0, validation_alias=_env("RELAY_CLIENT_EVENTS_PER_SECOND")
-    )
-    client_events_burst: int = Field(200, ge=1, validation_alias=_env("RELAY_CLIENT_EVENTS_BURST"))
-    max_session_seconds: float = Field(
-        1800.0, gt=0, validation_alias=_env("RELAY_MAX_SESSION_SECONDS")
-    )
-    idle_timeout_seconds: float = Field(
-        300.0, gt=0, validation_alias=_env("RELAY_IDLE_TIMEOUT_SECONDS")
-    )
+    max_sessions: int = Field(200, ge=1)
+    max_sessions_per_identity: int = Field(10, ge=1)
+    client_events_per_second: float = Field(100.0, gt=0)
+    client_events_burst: int = Field(200, ge=1)
+    max_session_seconds: float = Field(1800.0, gt=0)
+    idle_timeout_seconds: float = Field(300.0, gt=0)
 
     # Listener
-    host: str = Field("0.0.0.0", validation_alias=_env("RELAY_HOST"))
-    port: int = Field(8000, ge=0, le=65535, validation_alias=_env("RELAY_PORT"))
-    max_message_bytes: int = Field(
-        1024 * 1024, gt=0, validation_alias=_env("RELAY_MAX_MESSAGE_BYTES")
-    )
-    max_upstream_message_bytes: int = Field(
-        32 * 1024 * 1024, gt=0, validation_alias=_env("RELAY_MAX_UPSTREAM_MESSAGE_BYTES")
-    )
-    ping_interval_seconds: float = Field(
-        20.0, gt=0, validation_alias=_env("RELAY_PING_INTERVAL_SECONDS")
-    )
-    ping_timeout_seconds: float = Field(
-        20.0, gt=0, validation_alias=_env("RELAY_PING_TIMEOUT_SECONDS")
-    )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", validation_alias=_env("RELAY_LOG_LEVEL")
-    )
-    log_format: Literal["json", "text"] = Field("text", validation_alias=_env("RELAY_LOG_FORMAT"))
-    trusted_proxies: CommaList = Field((), validation_alias=_env("RELAY_TRUSTED_PROXIES"))
-    metrics_token: str | None = Field(
-        None, validation_alias=_env("RELAY_METRICS_TOKEN"), repr=False
-    )
-    metrics_port: int | None = Field(
-        None, ge=0, le=65535, validation_alias=_env("RELAY_METRICS_PORT")
-    )
-    demo_page: bool = Field(True, validation_alias=_env("RELAY_DEMO_PAGE"))
+    host: str = Field("0.0.0.0")
+    port: int = Field(8000, ge=0, le=65535)
+    max_message_bytes: int = Field(1024 * 1024, gt=0)
+    max_upstream_message_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    ping_interval_seconds: float = Field(20.0, gt=0)
+    ping_timeout_seconds: float = Field(20.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+    log_format: Literal["json", "text"] = Field("text")
+    trusted_proxies: CommaList = Field(())
+    metrics_token: str | None = Field(None, repr=False)
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    demo_page: bool = Field(True)
 
     # Reliability
-    max_buffered_bytes: int = Field(
-        4 * 1024 * 1024, gt=0, validation_alias=_env("RELAY_MAX_BUFFERED_BYTES")
-    )
-    backpressure_timeout_seconds: float = Field(
-        30.0, gt=0, validation_alias=_env("RELAY_BACKPRESSURE_TIMEOUT_SECONDS")
-    )
-    drain_seconds: float = Field(25.0, ge=0, validation_alias=_env("RELAY_DRAIN_SECONDS"))
+    max_buffered_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    backpressure_timeout_seconds: float = Field(30.0, gt=0)
+    drain_seconds: float = Field(25.0, ge=0)
 
     @field_validator(
         "allowed_client_events",
@@ -410,6 +370,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         if field is not None and field.validation_alias is not None:
             alias = field.validation_alias
             loc = alias.choices[0] if isinstance(alias, AliasChoices) else str(alias)  # type: ignore[assignment]
+        elif field is not None:
+            loc = f"RELAY_{loc.upper()}"
         message = str(error["msg"]).removeprefix("Value error, ")
         lines.append(f"{loc}: {message}" if loc else message)
     return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -514,11 +514,12 @@ def test_unknown_event_in_allowed_client_events_fails(
         Settings()
 
 
-def test_preview_may_allow_transcription_session_update(env: pytest.MonkeyPatch) -> None:
-    """`transcription_session.update` is a valid allowed event in the preview dialect."""
+def test_preview_may_not_allow_transcription_session_update(env: pytest.MonkeyPatch) -> None:
+    """`transcription_session.update` has no policy, so not even preview may allow it."""
     env.setenv("OPENAI_API_VERSION", "2025-04-01-preview")
     env.setenv("RELAY_ALLOWED_CLIENT_EVENTS", "transcription_session.update")
-    assert Settings().allowed_client_events == ("transcription_session.update",)
+    with pytest.raises(ValidationError, match="transcription_session.update"):
+        Settings()
 
 
 @pytest.mark.parametrize(
@@ -577,7 +578,7 @@ def test_validation_error_description_maps_field_names_to_env_vars(
 ) -> None:
     """Errors located at Python field names are reported under the canonical env var."""
     with pytest.raises(ValidationError) as info:
-        Settings(port="eighty", azure_api_version=1)
+        Settings(port="eighty", AZURE_OPENAI_API_VERSION=1)
     description = describe_validation_error(info.value)
     assert "\n  RELAY_PORT: " in description
     assert "\n  AZURE_OPENAI_API_VERSION: " in description
@@ -730,3 +731,46 @@ def test_log_format_is_case_insensitive(env: pytest.MonkeyPatch) -> None:
     """RELAY_LOG_FORMAT is lower-cased before validation."""
     env.setenv("RELAY_LOG_FORMAT", "JSON")
     assert Settings().log_format == "json"
+
+
+# -- only documented names configure the relay ------------------------------
+
+BARE_NAMES = {
+    "AUTH": "none",
+    "PORT": "1",
+    "HOST": "10.9.9.9",
+    "UPSTREAM": "azure",
+    "SESSION": '{"voice": "alloy"}',
+    "INSTRUCTIONS": "from a bare name",
+    "AUTH_TOKENS": "mallory:0123456789abcdef0123",
+    "AZURE_ENDPOINT": "https://attacker.example",
+    "RELAY_AZURE_ENDPOINT": "https://attacker.example",
+}
+
+
+def test_bare_field_names_in_the_environment_are_ignored(env: pytest.MonkeyPatch) -> None:
+    """`AUTH=none`, `PORT=1` and other bare field names never configure the relay."""
+    env.setenv("RELAY_AUTH", "token")
+    env.setenv("RELAY_AUTH_TOKENS", "web:0123456789abcdef")
+    for name, value in BARE_NAMES.items():
+        env.setenv(name, value)
+    settings = Settings()
+    assert settings.auth == "token"
+    assert settings.port == 8000
+    assert settings.host == "0.0.0.0"
+    assert settings.upstream == "simulator"
+    assert settings.session == {}
+    assert settings.instructions is None
+    assert settings.auth_tokens == ("web:0123456789abcdef",)
+    assert settings.azure_endpoint is None
+
+
+def test_bare_field_names_in_the_dotenv_file_are_ignored(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A `.env` file's bare names are ignored too; only RELAY_* and the Azure names count."""
+    env.delenv("RELAY_AUTH")
+    (tmp_path / ".env").write_text("AUTH=none\nPORT=1\nRELAY_AUTH=none\n")
+    settings = Settings()
+    assert settings.auth == "none"
+    assert settings.port == 8000

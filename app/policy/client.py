@@ -1,23 +1,26 @@
 """The client policy: what may pass from an untrusted client to the upstream.
 
-Deny by default. Unknown event types are refused; `session.update` keeps only
-the fields clients may set; `response.create` keeps only allowed fields; items
-are checked by type and role. The policy parses each frame once and, when it
-changes nothing, lets the relay forward the original text.
+Deny by default. Unknown event types are refused; every event is reduced to
+the keys the relay knows and checked for repeated or case-variant keys
+(`app.policy.canonical`); `session.update` keeps only the fields clients may
+set; `response.create` keeps only allowed fields; items are checked by type
+and role. The policy parses each frame once and, when it changes nothing and
+the frame is unambiguous, lets the relay forward the original text.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from app.policy.canonical import Checked, Unfit, check_event
 from app.policy.decisions import Decision, Forward, Refuse, Rewrite
 from app.policy.dialect import Dialect
 from app.policy.session import Path, client_paths, enforced_paths, filter_session, split_paths
+from app.policy.shapes import EVENT_SHAPES
 
 __all__ = ["BINARY_REFUSAL", "ClientPolicy", "ClientRules"]
 
@@ -44,7 +47,7 @@ class ClientRules:
 class ClientPolicy:
     """Decides, per client frame, to forward, rewrite or refuse. Never raises."""
 
-    __slots__ = ("_forward", "_handlers", "_item_roles", "_paths", "_rules")
+    __slots__ = ("_forward", "_handlers", "_item_roles", "_paths", "_rules", "_shapes")
 
     def __init__(self, rules: ClientRules) -> None:
         self._rules = rules
@@ -54,6 +57,7 @@ class ClientPolicy:
         )
         # One immutable Forward per allowed type: the hot path allocates nothing.
         self._forward = {t: Forward(t) for t in rules.allowed_events}
+        self._shapes = EVENT_SHAPES[rules.dialect.name]
         handlers: dict[str, Callable[[Event, str | None], Decision]] = {
             "session.update": self._session_update,
             "response.create": self._response_create,
@@ -62,7 +66,7 @@ class ClientPolicy:
         self._handlers = {t: h for t, h in handlers.items() if t in rules.allowed_events}
 
     def decide(self, text: str | bytes) -> Decision:
-        """The decision for one text frame's payload."""
+        """The decision for one text frame's payload. Never raises."""
         try:
             event = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -84,16 +88,16 @@ class ClientPolicy:
                 client_event_id,
                 "type",
             )
+        checked = check_event(text, event, self._shapes[event_type])
+        if type(checked) is Unfit:
+            return Refuse("invalid_event", checked.message, client_event_id, checked.param)
+        assert type(checked) is Checked
         handler = self._handlers.get(event_type)
-        if handler is None:
-            if _count_type_keys(text) != 1 and _has_duplicate_keys(text):
-                # A second "type" key could make a first-key-wins parser see another event.
-                return _ambiguous(client_event_id)
-            return forward
-        decision = handler(event, client_event_id)
-        if type(decision) is not Refuse and _has_duplicate_keys(text):
-            # Parsers disagree on repeated keys (first wins or last wins): refuse.
-            return _ambiguous(client_event_id)
+        decision = forward if handler is None else handler(checked.event, client_event_id)
+        if decision is forward and not checked.exact:
+            # Unknown keys were removed, or keys may be spelled with escapes: send the
+            # canonical form, which every JSON parser reads the same way.
+            return Rewrite(event_type, orjson.dumps(checked.event).decode())
         return decision
 
     # -- per-type rules ---------------------------------------------------
@@ -164,36 +168,6 @@ class ClientPolicy:
         if item_type == "item_reference" and in_response:
             return None
         return _item_refusal(f"Items of type '{str(item_type)[:32]}' are not allowed.", event_id)
-
-
-def _ambiguous(event_id: str | None) -> Refuse:
-    return Refuse("invalid_event", "The event repeats a key; send each key once.", event_id)
-
-
-def _count_type_keys(text: str | bytes) -> int:
-    return text.count('"type"') if isinstance(text, str) else text.count(b'"type"')
-
-
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise _DuplicateKeyError
-    return result
-
-
-class _DuplicateKeyError(ValueError):
-    pass
-
-
-def _has_duplicate_keys(text: str | bytes) -> bool:
-    """Whether any object in the JSON repeats a key (parsed again, slowly: rare events only)."""
-    try:
-        json.loads(text, object_pairs_hook=_reject_duplicates)
-    except _DuplicateKeyError:
-        return True
-    except (ValueError, RecursionError):  # unreadable here: send the canonical form
-        return True
-    return False
 
 
 def _item_refusal(message: str, event_id: str | None) -> Refuse:

@@ -87,7 +87,8 @@ PREVIEW = Dialect(
             "model",
         }
     ),
-    client_events=_COMMON_CLIENT_EVENTS | {"transcription_session.update"},
+    # transcription_session.update is not relayed: its session has no policy of its own.
+    client_events=_COMMON_CLIENT_EVENTS,
     default_client_session_fields=(
         "modalities",
         "input_audio_format",

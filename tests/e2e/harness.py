@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from pydantic import AliasChoices
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.config import Settings
@@ -44,7 +45,20 @@ def make_settings(**values: Any) -> Settings:
     values.setdefault("host", "127.0.0.1")
     values.setdefault("port", 0)
     values.setdefault("auth", "none")
-    return Settings(_env_file=None, **values)
+    return Settings(_env_file=None, **by_alias(values))
+
+
+def by_alias(values: dict[str, Any]) -> dict[str, Any]:
+    """Field names turned into the names `Settings` reads (the Azure fields have aliases)."""
+    result: dict[str, Any] = {}
+    for name, value in values.items():
+        alias = (
+            Settings.model_fields[name].validation_alias if name in Settings.model_fields else None
+        )
+        if isinstance(alias, AliasChoices):
+            alias = alias.choices[0]
+        result[str(alias) if alias is not None else name] = value
+    return result
 
 
 @contextlib.asynccontextmanager

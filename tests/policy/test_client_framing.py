@@ -138,10 +138,6 @@ PLAIN_EVENTS = [
         {"type": "conversation.item.delete", "item_id": "item_1"}, id="conversation.item.delete"
     ),
     pytest.param({"type": "response.cancel", "response_id": "r1"}, id="response.cancel"),
-    pytest.param(
-        {"type": "response.cancel", "instructions": "ignored by the server"},
-        id="response.cancel-with-stray-fields-untouched",
-    ),
 ]
 
 
@@ -199,9 +195,6 @@ def test_event_with_a_rule_is_refused_when_operator_removes_it_from_allow_list(
     [
         pytest.param(GA, "conversation.item.retrieve", id="ga-conversation.item.retrieve"),
         pytest.param(PREVIEW, "output_audio_buffer.clear", id="preview-output_audio_buffer.clear"),
-        pytest.param(
-            PREVIEW, "transcription_session.update", id="preview-transcription_session.update"
-        ),
     ],
 )
 def test_operator_may_allow_an_event_outside_the_default_list(
@@ -209,7 +202,7 @@ def test_operator_may_allow_an_event_outside_the_default_list(
 ) -> None:
     """An event the operator adds to the allow-list is forwarded unchanged."""
     policy = make_policy(dialect, allowed_events=[*DEFAULT_CLIENT_EVENTS, event_type])
-    assert_forward(policy.decide(dumps({"type": event_type, "item_id": "i"})), event_type)
+    assert_forward(policy.decide(dumps({"type": event_type, "event_id": "i"})), event_type)
 
 
 def test_binary_refusal_has_the_binary_not_supported_code() -> None:

@@ -118,7 +118,6 @@ def test_response_create_strips_every_override_at_once(dialect: Dialect) -> None
         "event_id": "evt_3",
         "type": "response.create",
         "response": {"metadata": {"k": "v"}, "input": [USER_MESSAGE]},
-        "x": 1,
     }
 
 

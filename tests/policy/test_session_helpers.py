@@ -152,7 +152,7 @@ def test_dialect_is_chosen_by_api_version(version: str | None, expected: Dialect
     assert dialect_for_version(version) is expected
 
 
-def test_transcription_session_update_is_a_preview_only_event() -> None:
-    """`transcription_session.update` is known to preview, not to GA."""
-    assert "transcription_session.update" in PREVIEW.client_events
+def test_transcription_session_update_is_not_relayed_in_either_dialect() -> None:
+    """`transcription_session.update` has no policy of its own, so no dialect relays it."""
+    assert "transcription_session.update" not in PREVIEW.client_events
     assert "transcription_session.update" not in GA.client_events

@@ -193,8 +193,8 @@ REWRITE_CASES = [
     pytest.param(
         GA,
         _update({"instructions": "x"}, event_id="evt_4", x_extension=True),
-        _update({"type": "realtime"}, event_id="evt_4", x_extension=True),
-        id="ga-other-top-level-keys-preserved",
+        _update({"type": "realtime"}, event_id="evt_4"),
+        id="ga-unknown-top-level-keys-removed",
     ),
     # preview: flat names, no type
     pytest.param(
@@ -257,8 +257,8 @@ REWRITE_CASES = [
     pytest.param(
         PREVIEW,
         _update({"instructions": "x"}, event_id="evt_6", x_extension=[1]),
-        _update({}, event_id="evt_6", x_extension=[1]),
-        id="preview-other-top-level-keys-preserved",
+        _update({}, event_id="evt_6"),
+        id="preview-unknown-top-level-keys-removed",
     ),
 ]
 
