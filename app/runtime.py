@@ -52,6 +52,8 @@ class Runtime:
     lifecycle: Lifecycle
     metrics: RelayMetrics
     limits: SessionLimits
+    # Upgrades refused since the upstream last applied the enforced session (for /readyz).
+    enforced_refusals_in_a_row: int = 0
 
 
 def build_policy(settings: Settings) -> tuple[ClientPolicy, str]:

@@ -11,6 +11,8 @@ __all__ = ["router"]
 
 router = APIRouter()
 
+ENFORCED_REFUSALS_NOT_READY = 3
+
 
 @router.get("/healthz")
 async def healthz(runtime: RuntimeDep) -> dict[str, object]:
@@ -27,17 +29,21 @@ async def healthz(runtime: RuntimeDep) -> dict[str, object]:
 
 @router.get("/readyz")
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """200 when a new session could be served: not draining, a usable credential, a free slot."""
+    """200 when a new session could be served: not draining, a usable credential, a free
+    slot, and the upstream not refusing the enforced session on each of the last 3 tries."""
     credential = runtime.credential.usable
     capacity = not runtime.slots.full
     accepting = runtime.lifecycle.accepting
-    ready = credential and capacity and accepting
+    # Every recent attempt had its enforced session refused: new sessions cannot start.
+    enforced = runtime.enforced_refusals_in_a_row < ENFORCED_REFUSALS_NOT_READY
+    ready = credential and capacity and accepting and enforced
     return JSONResponse(
         {
             "status": "ready" if ready else "not_ready",
             "draining": not accepting,
             "credential": credential,
             "capacity": capacity,
+            "enforced_session": enforced,
         },
         status_code=200 if ready else 503,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -15,9 +16,10 @@ from app.api.denial import deny
 from app.api.deps import get_runtime
 from app.limits import CapacityError
 from app.metrics import outcome_for
+from app.policy.session import EnforcedRefused, enforced_reply
 from app.relay import EndCause, RelaySession, plan_close
 from app.runtime import Runtime
-from app.upstream import UpstreamError
+from app.upstream import UpstreamClosed, UpstreamConnection, UpstreamError
 
 __all__ = ["REALTIME_PATHS", "router"]
 
@@ -25,6 +27,7 @@ logger = logging.getLogger("app.session")
 
 REALTIME_PATHS = ("/realtime", "/openai/realtime", "/openai/v1/realtime", "/v1/realtime")
 SUBPROTOCOL = "realtime"
+_MAX_EARLY_FRAMES = 32  # frames the upstream may send before confirming the enforced session
 
 router = APIRouter()
 
@@ -84,16 +87,25 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
             websocket, exc.status, "upstream_unavailable", exc.message, retry_after=exc.retry_after
         )
         return
-    connect_seconds = time.monotonic() - started
-    runtime.metrics.connect_seconds.observe(connect_seconds)
     try:
         await upstream.send(runtime.enforced_update)
+        budget = runtime.settings.upstream_connect_timeout_seconds - (time.monotonic() - started)
+        confirmed = await _confirm_enforced(upstream, budget)
+        if not isinstance(confirmed, list):
+            runtime.enforced_refusals_in_a_row += 1
+            await _refuse_unconfirmed(websocket, runtime, session_id, confirmed)
+            with contextlib.suppress(Exception):
+                await upstream.close(1011)
+            return
+        runtime.enforced_refusals_in_a_row = 0
         offered = websocket.scope.get("subprotocols") or ()
         await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     except BaseException:
         with contextlib.suppress(Exception):
             await upstream.close(1011)
         raise
+    connect_seconds = time.monotonic() - started
+    runtime.metrics.connect_seconds.observe(connect_seconds)
     target = runtime.target
     client = websocket.client
     logger.info(
@@ -113,7 +125,7 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
         },
     )
     session = RelaySession(
-        websocket, upstream, runtime.policy, session_id, runtime.limits, identity
+        websocket, upstream, runtime.policy, session_id, runtime.limits, identity, confirmed
     )
     runtime.lifecycle.add(session)
     try:
@@ -124,6 +136,51 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
     runtime.metrics.outcome(outcome_for(end.cause, end.code))
     runtime.metrics.closed(session.stats, identity, duration)
     logger.info("session closed", extra={"fields": _close_fields(session, duration)})
+
+
+async def _confirm_enforced(
+    upstream: UpstreamConnection, seconds: float
+) -> list[str] | EnforcedRefused | None:
+    """The frames up to the upstream's `session.updated` for the enforced session.
+
+    An error naming the enforced update gives its `EnforcedRefused`; a timeout,
+    a closed upstream or too many other frames first give None. Either way the
+    client is not admitted: a session without the operator's rules never starts.
+    """
+    frames: list[str] = []
+    with contextlib.suppress(TimeoutError, UpstreamClosed):
+        async with asyncio.timeout(max(seconds, 0.0)):
+            while len(frames) < _MAX_EARLY_FRAMES:
+                frame = await upstream.recv()
+                if not isinstance(frame, str):
+                    continue
+                reply = enforced_reply(frame)
+                if isinstance(reply, EnforcedRefused):
+                    return reply
+                frames.append(frame)
+                if reply == "confirmed":
+                    return frames
+    return None
+
+
+async def _refuse_unconfirmed(
+    websocket: WebSocket, runtime: Runtime, session_id: str, refused: EnforcedRefused | None
+) -> None:
+    runtime.metrics.outcome("upstream_connect_failed")
+    logger.error(
+        "session refused: the upstream did not apply the enforced session",
+        extra={
+            "fields": {
+                "session_id": session_id,
+                "upstream_error_code": refused.code if refused else None,
+                "upstream_error_param": refused.param if refused else None,
+                "timed_out": refused is None,
+            }
+        },
+    )
+    await deny(
+        websocket, 502, "upstream_unavailable", "The upstream did not accept the relay's session."
+    )
 
 
 def _close_fields(session: RelaySession, duration: float) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """The server policy: what the client may see of upstream events.
 
-Everything passes unchanged except `session.created` and `session.updated`,
-which echo the full effective session: their `instructions` become `""`,
-their `tools` become `[]` and any `prompt` is removed, so the client never
-learns the system prompt.
+Everything passes unchanged except the session echoes (`session.created`,
+`session.updated`, `transcription_session.created`/`.updated`), which carry
+the full effective session. They are redacted by allowlist: the client sees
+only formats, modalities, voice, turn detection, the transcription model and
+language, `expires_at` and ids; `instructions` is blanked to `""` and `tools`
+to `[]`; every other field (prompts, tool choice, tracing, ...) is removed.
+An echo whose `session` is not an object is dropped.
 
 Most downstream bytes are audio deltas, so the event type is read from the
 frame's head without parsing. Whenever the head is not the plain
@@ -19,7 +22,40 @@ import orjson
 
 __all__ = ["REDACTED_TYPES", "decide_server", "head_type"]
 
-REDACTED_TYPES = frozenset({"session.created", "session.updated"})
+REDACTED_TYPES = frozenset(
+    {
+        "session.created",
+        "session.updated",
+        "transcription_session.created",
+        "transcription_session.updated",
+    }
+)
+
+# True keeps the value whole; a dict keeps only its listed keys. GA and preview side by side.
+_VISIBLE: dict[str, Any] = {
+    "id": True,
+    "object": True,
+    "type": True,
+    "model": True,
+    "expires_at": True,
+    "output_modalities": True,
+    "modalities": True,
+    "voice": True,
+    "input_audio_format": True,
+    "output_audio_format": True,
+    "input_audio_transcription": {"model": True, "language": True},
+    "turn_detection": True,
+    "input_audio_noise_reduction": True,
+    "audio": {
+        "input": {
+            "format": True,
+            "transcription": {"model": True, "language": True},
+            "turn_detection": True,
+            "noise_reduction": True,
+        },
+        "output": {"format": True, "voice": True, "speed": True},
+    },
+}
 
 _HEAD = '{"type":"'
 _HEAD_LEN = len(_HEAD)
@@ -59,14 +95,24 @@ def decide_server(text: str) -> tuple[str, str | None]:
     if parsed_type not in REDACTED_TYPES:
         return parsed_type, text
     session = event.get("session")
-    if isinstance(session, dict):
-        event["session"] = _redact(session)
+    if not isinstance(session, dict):
+        return parsed_type, None
+    visible = _keep(session, _VISIBLE)
+    if not parsed_type.startswith("transcription_"):
+        visible["instructions"] = ""
+        visible["tools"] = []
+    event["session"] = visible
     return parsed_type, orjson.dumps(event).decode()
 
 
-def _redact(session: dict[str, Any]) -> dict[str, Any]:
-    redacted = dict(session)
-    redacted["instructions"] = ""
-    redacted["tools"] = []
-    redacted.pop("prompt", None)
-    return redacted
+def _keep(node: dict[str, Any], allowed: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, rule in allowed.items():
+        if key not in node:
+            continue
+        value = node[key]
+        if rule is True:
+            kept[key] = value
+        elif isinstance(value, dict):
+            kept[key] = _keep(value, rule)
+    return kept

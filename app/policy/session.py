@@ -10,7 +10,8 @@ upstream's merge rules are.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import orjson
 
@@ -18,7 +19,9 @@ from app.policy.dialect import Dialect
 
 __all__ = [
     "ENFORCED_EVENT_ID",
+    "EnforcedRefused",
     "enforced_paths",
+    "enforced_reply",
     "enforced_session",
     "enforced_update",
     "filter_session",
@@ -99,3 +102,37 @@ def filter_session(session: Mapping[str, Any], paths: Iterable[Path]) -> dict[st
                 target = target.setdefault(key, {})
             target[path[-1]] = node
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class EnforcedRefused:
+    """The upstream rejected the enforced `session.update`; its error code and param."""
+
+    code: str | None
+    param: str | None
+
+
+def enforced_reply(frame: str) -> Literal["confirmed"] | EnforcedRefused | None:
+    """How an upstream frame answers the relay's enforced `session.update`, if it does.
+
+    `session.updated` confirms it (the relay sends no other update before the
+    client is admitted); an `error` naming `relay_enforced_session` refuses it.
+    Any other frame (`session.created`, say) answers nothing.
+    """
+    try:
+        event = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    if event.get("type") == "session.updated":
+        return "confirmed"
+    if event.get("type") != "error":
+        return None
+    error = event.get("error")
+    if not isinstance(error, dict) or error.get("event_id") != ENFORCED_EVENT_ID:
+        return None
+    code, param = error.get("code"), error.get("param")
+    return EnforcedRefused(
+        code if isinstance(code, str) else None, param if isinstance(param, str) else None
+    )

@@ -68,6 +68,7 @@ class RelaySession:
         session_id: str,
         limits: SessionLimits,
         identity: str | None = None,
+        early_frames: list[str] | None = None,
     ) -> None:
         self._client = client
         self._upstream = upstream
@@ -76,6 +77,7 @@ class RelaySession:
         self.session_id = session_id
         self.identity = identity
         self.stats = SessionStats()
+        self._early = early_frames or []  # upstream frames read before the client was admitted
         self._event_ids = itertools.count(1)
         self._loop = asyncio.get_running_loop()
         self._clock = self._loop.time
@@ -159,9 +161,10 @@ class RelaySession:
         stats = self.stats
         clock = self._clock
         debug = logger.isEnabledFor(logging.DEBUG)
+        early, self._early = self._early, []
         while True:
             try:
-                frame = await recv()
+                frame = early.pop(0) if early else await recv()
             except UpstreamClosed as exc:
                 return _upstream_end(exc)
             message: dict[str, Any]
@@ -178,8 +181,9 @@ class RelaySession:
                     stats.record_usage(frame)
                 elif event_type == _TRANSCRIPTION_DONE:
                     stats.record_transcription_usage(frame)
-            else:
-                event_type, message = "", {"type": "websocket.send", "bytes": frame}
+            else:  # the protocol is JSON text; a binary frame could hide a session echo
+                stats.count_dropped()
+                continue
             if debug:
                 logger.debug(
                     "event",
@@ -244,7 +248,7 @@ class RelaySession:
     async def _close_upstream(self, end: SessionEnd, plan: ClosePlan) -> None:
         if plan.upstream_code is None:
             return
-        if end.cause is EndCause.CLIENT_CLOSED and self._response_in_flight:
+        if self._response_in_flight:  # whatever the cause: its usage must still be counted
             await self._cancel_response()
         # aiohttp discards frames still queued while it waits (bounded) for the close reply.
         with contextlib.suppress(Exception):

@@ -55,6 +55,7 @@ class FakeConnection:
 
     ws: PingCountingConnection
     received: list[str] = field(default_factory=list)
+    pending: list[str | bytes] = field(default_factory=list)
     close_code: int | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -62,7 +63,7 @@ class FakeConnection:
         await self.ws.send(orjson.dumps(event).decode())
 
     async def next_event(self) -> dict[str, object]:
-        frame = await self.ws.recv()
+        frame = self.pending.pop(0) if self.pending else await self.ws.recv()
         assert isinstance(frame, str)
         self.received.append(frame)
         event: dict[str, object] = orjson.loads(frame)
@@ -83,20 +84,36 @@ class FakeConnection:
 
 async def echo_script(conn: FakeConnection) -> None:
     """Answer session.update and record everything until the relay closes."""
-    await conn.send({"type": "session.created", "session": {"instructions": "", "tools": []}})
     while True:
         event = await conn.next_event()
         if event["type"] == "session.update":
             await conn.send({"type": "session.updated", "session": {"instructions": "x"}})
 
 
+async def confirm_enforced_session(conn: FakeConnection) -> None:
+    """Greet with session.created and confirm the relay's enforced update, as Azure does.
+
+    The update stays queued, so the script's first `next_event` still returns it.
+    """
+    await conn.send({"type": "session.created", "session": {"instructions": "", "tools": []}})
+    frame = await conn.ws.recv()
+    conn.pending.append(frame)
+    if orjson.loads(frame).get("type") == "session.update":
+        await conn.send({"type": "session.updated", "session": {"type": "realtime"}})
+
+
 class FakeUpstream:
     """Start with `async with FakeUpstream(script) as fake:`; dial `fake.url`."""
 
     def __init__(
-        self, script: Script = echo_script, handshake_plan: list[Step] | None = None
+        self,
+        script: Script = echo_script,
+        handshake_plan: list[Step] | None = None,
+        *,
+        confirm_session: bool = True,
     ) -> None:
         self.script = script
+        self.confirm_session = confirm_session
         self.handshake_plan = list(handshake_plan or [])
         self.handshakes = 0
         self.connections: list[FakeConnection] = []
@@ -162,6 +179,8 @@ class FakeUpstream:
         await self._notify()
         try:
             with contextlib.suppress(ConnectionClosed):
+                if self.confirm_session:
+                    await confirm_enforced_session(conn)
                 await self.script(conn)
                 await ws.wait_closed()
         finally:

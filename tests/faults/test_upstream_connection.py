@@ -45,7 +45,7 @@ async def test_send_after_the_upstream_closed_raises_its_close_code() -> None:
     async def close_at_once(conn: FakeConnection) -> None:
         await conn.ws.close(1001, "session_expired")
 
-    async with FakeUpstream(close_at_once) as fake, dialed(fake) as upstream:
+    async with FakeUpstream(close_at_once, confirm_session=False) as fake, dialed(fake) as upstream:
         with pytest.raises(UpstreamClosed) as received:
             await upstream.recv()
         with pytest.raises(UpstreamClosed) as sent:
@@ -61,7 +61,10 @@ async def test_close_after_a_keepalive_timeout_is_bounded_by_the_close_timeout()
         conn.ws.transport.pause_reading()  # no pongs, no close replies
         await conn.ws.wait_closed()
 
-    async with FakeUpstream(frozen) as fake, dialed(fake, 0.05, 0.05) as upstream:
+    async with (
+        FakeUpstream(frozen, confirm_session=False) as fake,
+        dialed(fake, 0.05, 0.05) as upstream,
+    ):
         with pytest.raises(UpstreamClosed) as ended:
             async with asyncio.timeout(5):
                 await upstream.recv()

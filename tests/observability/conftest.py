@@ -261,6 +261,8 @@ class ScriptedUpstream:
                 event = orjson.loads(message)
                 self.received.append(event)
                 self._notify()
+                if event.get("event_id") == "relay_enforced_session":  # as Azure confirms it
+                    await send_json(ws, {"type": "session.updated", "session": {}})
                 await self._on_event(ws, event)
         except ConnectionClosed:
             pass

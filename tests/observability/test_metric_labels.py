@@ -128,7 +128,8 @@ async def test_unknown_event_types_are_counted_as_other() -> None:
                     cleared, seen = await recv_until(ws, "input_audio_buffer.cleared")
                 await logs.session_line("session closed")
                 after = await scrape(relay.http_url)
-    assert [event["type"] for event in seen] == ["vendor.custom_event"]
+    # The confirmation of the enforced session comes first, then the unknown event.
+    assert [event["type"] for event in seen] == ["session.updated", "vendor.custom_event"]
     down = "upstream_to_client"
     assert delta(before, after, "relay_events_total", direction=down, type="other") == 1
     assert delta(before, after, "relay_events_total", direction=down, type=cleared["type"]) == 1

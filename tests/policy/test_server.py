@@ -26,7 +26,7 @@ GA_SESSION: dict[str, Any] = {
     "audio": {"output": {"voice": "marin"}},
 }
 GA_REDACTED = {
-    **{k: v for k, v in GA_SESSION.items() if k != "prompt"},
+    **{k: v for k, v in GA_SESSION.items() if k not in ("prompt", "tool_choice")},
     "instructions": "",
     "tools": [],
 }
@@ -40,7 +40,11 @@ PREVIEW_SESSION: dict[str, Any] = {
     "tools": [{"type": "function", "name": "lookup"}],
     "temperature": 0.8,
 }
-PREVIEW_REDACTED = {**PREVIEW_SESSION, "instructions": "", "tools": []}
+PREVIEW_REDACTED = {
+    **{k: v for k, v in PREVIEW_SESSION.items() if k != "temperature"},
+    "instructions": "",
+    "tools": [],
+}
 
 
 def _visible(text: str) -> Any:
@@ -193,14 +197,73 @@ def test_redaction_sets_empty_instructions_and_tools_even_when_absent(event_type
         pytest.param({"type": "session.updated", "session": "opaque"}, id="string-session"),
     ],
 )
-def test_session_echo_without_session_object_is_reserialised_unchanged(
-    event: dict[str, Any],
-) -> None:
-    """A session echo whose `session` is not an object keeps its content."""
+def test_session_echo_without_session_object_is_dropped(event: dict[str, Any]) -> None:
+    """A session echo whose `session` is not an object is dropped: it cannot be redacted."""
     kind, replacement = decide_server(dumps(event))
     assert kind == event["type"]
-    assert replacement is not None
-    assert orjson.loads(replacement) == event
+    assert replacement is None
+
+
+ALLOWLIST_CASES = [
+    pytest.param(
+        "session.updated",
+        {
+            "type": "realtime",
+            "id": "sess_1",
+            "expires_at": 1700000000,
+            "tool_choice": {"type": "function", "name": "lookup_order"},
+            "tracing": {"workflow_name": "support", "metadata": {"team": "x"}},
+            "client_secret": {"value": "ek_secret"},
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcm", "rate": 24000},
+                    "transcription": {"model": "whisper", "prompt": "secret terms"},
+                    "turn_detection": {"type": "server_vad"},
+                },
+                "output": {"voice": "marin", "speed": 1.0},
+            },
+        },
+        {
+            "type": "realtime",
+            "id": "sess_1",
+            "expires_at": 1700000000,
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcm", "rate": 24000},
+                    "transcription": {"model": "whisper"},
+                    "turn_detection": {"type": "server_vad"},
+                },
+                "output": {"voice": "marin", "speed": 1.0},
+            },
+            "instructions": "",
+            "tools": [],
+        },
+        id="ga-tool-choice-tracing-and-prompts-removed",
+    ),
+    pytest.param(
+        "transcription_session.updated",
+        {
+            "id": "sess_t",
+            "input_audio_format": "pcm16",
+            "input_audio_transcription": {"model": "whisper", "prompt": "secret", "language": "en"},
+            "include": ["item.input_audio_transcription.logprobs"],
+        },
+        {
+            "id": "sess_t",
+            "input_audio_format": "pcm16",
+            "input_audio_transcription": {"model": "whisper", "language": "en"},
+        },
+        id="preview-transcription-session-redacted",
+    ),
+]
+
+
+@pytest.mark.parametrize(("event_type", "session", "expected"), ALLOWLIST_CASES)
+def test_session_echo_is_redacted_by_allowlist(
+    event_type: str, session: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    """Only formats, modalities, voice, turn detection, transcription model, expiry and ids show."""
+    assert _visible(dumps({"type": event_type, "session": session}))["session"] == expected
 
 
 @pytest.mark.parametrize(
