@@ -518,7 +518,7 @@ def test_preview_may_not_allow_transcription_session_update(env: pytest.MonkeyPa
     """`transcription_session.update` has no policy, so not even preview may allow it."""
     env.setenv("OPENAI_API_VERSION", "2025-04-01-preview")
     env.setenv("RELAY_ALLOWED_CLIENT_EVENTS", "transcription_session.update")
-    with pytest.raises(ValidationError, match="transcription_session.update"):
+    with pytest.raises(ValidationError, match=r"transcription_session\.update"):
         Settings()
 
 
