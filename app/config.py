@@ -9,7 +9,6 @@ misconfigured relay refuses to start with a message naming the variable.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,9 +18,10 @@ import orjson
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.net import AddressSet, is_loopback_host
 from app.policy.dialect import Dialect, dialect_for_version
 
-__all__ = ["Settings", "describe_validation_error", "is_loopback_host"]
+__all__ = ["Settings", "describe_validation_error"]
 
 DEFAULT_CLIENT_EVENTS = (
     "session.update",
@@ -37,6 +37,9 @@ DEFAULT_CLIENT_EVENTS = (
 DEFAULT_RESPONSE_FIELDS = ("conversation", "metadata", "input", "output_modalities", "modalities")
 DEFAULT_COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
 
+CLOSE_AFTER_DRAIN_SECONDS = 4.0  # after the drain: sessions told to stop get this long to close
+SERVER_SHUTDOWN_SECONDS = 5.0  # uvicorn's timeout_graceful_shutdown
+
 _MIN_TOKEN_LENGTH = 16
 _MIN_JWT_SECRET_LENGTH = 32
 _ORIGIN = re.compile(r"https?://[^/\s?#]+")
@@ -47,18 +50,6 @@ CommaList = Annotated[tuple[str, ...], NoDecode]
 def _env(*names: str) -> Any:
     """Bind a field to its contract env var name(s); the first name is canonical."""
     return AliasChoices(*names) if len(names) > 1 else names[0]
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """True for `localhost` and any loopback IP literal (127.0.0.0/8, ::1)."""
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _split_commas(value: Any) -> Any:
@@ -141,6 +132,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["json", "text"] = Field("text")
     trusted_proxies: CommaList = Field(())
+    allowed_hosts: CommaList = Field(())
+    header_timeout_seconds: float = Field(10.0, gt=0)
     metrics_token: str | None = Field(None, repr=False)
     metrics_port: int | None = Field(None, ge=0, le=65535)
     demo_page: bool = Field(True)
@@ -158,6 +151,7 @@ class Settings(BaseSettings):
         "auth_tokens",
         "allowed_origins",
         "trusted_proxies",
+        "allowed_hosts",
         mode="before",
     )
     @classmethod
@@ -228,6 +222,10 @@ class Settings(BaseSettings):
                     raise ValueError(
                         "RELAY_JWT_JWKS_URL must use https:// (http:// only for loopback hosts)"
                     )
+        try:
+            AddressSet(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"RELAY_TRUSTED_PROXIES: {exc}") from None
         for origin in self.allowed_origins:
             if origin != "*" and not _ORIGIN.fullmatch(origin):
                 raise ValueError(
@@ -312,6 +310,12 @@ class Settings(BaseSettings):
             )
 
     @property
+    def shutdown_budget_seconds(self) -> float:
+        """The longest a SIGTERM can take to stop the process: the drain, then the
+        closing of what is left, then uvicorn's own bounded shutdown."""
+        return self.drain_seconds + CLOSE_AFTER_DRAIN_SECONDS + SERVER_SHUTDOWN_SECONDS
+
+    @property
     def dialect(self) -> Dialect:
         """The protocol dialect chosen by the api-version (unset or `v1` is GA)."""
         return dialect_for_version(self.azure_api_version)
@@ -352,6 +356,7 @@ class Settings(BaseSettings):
         summary["session_fields"] = sorted(self.session)
         summary["auth_identities"] = sorted(set(self.token_identities().values()))
         summary["dialect"] = self.dialect.name
+        summary["shutdown_budget_seconds"] = self.shutdown_budget_seconds
         return summary
 
     def load_instructions(self) -> str | None:

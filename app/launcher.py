@@ -23,13 +23,17 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from app.config import Settings, describe_validation_error
+from app.config import (
+    CLOSE_AFTER_DRAIN_SECONDS,
+    SERVER_SHUTDOWN_SECONDS,
+    Settings,
+    describe_validation_error,
+)
 from app.logs import logging_config
 from app.main import create_app
+from app.protocols import http_protocol, ws_protocol
 
 __all__ = ["RelayServer", "bind_sockets", "build_server", "main"]
-
-_CLOSE_AFTER_DRAIN_SECONDS = 4.0
 
 logger = logging.getLogger("app.launcher")
 
@@ -77,34 +81,32 @@ class RelayServer(uvicorn.Server):
     async def _drain(self) -> None:
         try:
             runtime = self._app.state.runtime
-            await runtime.lifecycle.drain(self._drain_seconds, _CLOSE_AFTER_DRAIN_SECONDS)
+            await runtime.lifecycle.drain(self._drain_seconds, CLOSE_AFTER_DRAIN_SECONDS)
         finally:
             self.should_exit = True
 
 
 def build_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
     """The uvicorn config for these settings."""
-    trusted = list(settings.trusted_proxies)
     return uvicorn.Config(
         app=app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
+        http=http_protocol(settings.header_timeout_seconds),
+        ws=ws_protocol(settings.backpressure_timeout_seconds),
         ws_max_size=settings.max_message_bytes,
         ws_max_queue=max(1, settings.max_buffered_bytes // settings.max_message_bytes),
         ws_ping_interval=settings.ping_interval_seconds,
         ws_ping_timeout=settings.ping_timeout_seconds,
         ws_per_message_deflate=False,
-        # Replace uvicorn's default trust of 127.0.0.1 with RELAY_TRUSTED_PROXIES.
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=trusted or [],
+        # Forwarded headers are the app's own middleware's (RELAY_TRUSTED_PROXIES only).
+        proxy_headers=False,
         log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,
         server_header=False,
         lifespan="on",
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=int(SERVER_SHUTDOWN_SECONDS),
     )
 
 

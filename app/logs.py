@@ -7,6 +7,7 @@ import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 import orjson
 from websockets.frames import Frame
@@ -70,13 +71,32 @@ _CREDENTIALS = re.compile(
 )
 
 
+# Any query parameter whose name has an escape: it is decoded before it is judged.
+_ESCAPED_PARAM = re.compile(r"([^=&\s\"'?]*%[^=&\s\"'?]*=)[^&\s\"']*")
+_CREDENTIAL_NAMES = frozenset({"api-key", "api_key", "access_token"})
+
+
 def _mask(match: re.Match[str]) -> str:
     return f"{match.group(1) or match.group(2) or match.group(3)}***"
 
 
+def _mask_escaped(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if unquote_plus(name[:-1]).lower() in _CREDENTIAL_NAMES:
+        return f"{name}***"
+    return match.group(0)
+
+
 def redact(message: str) -> str:
-    """`message` with every credential-shaped value replaced by `***`."""
-    return _CREDENTIALS.sub(_mask, message)
+    """`message` with every credential-shaped value replaced by `***`.
+
+    Query parameter names are matched after percent-decoding, so `?api%2Dkey=`
+    is masked like `?api-key=`.
+    """
+    message = _CREDENTIALS.sub(_mask, message)
+    if "%" in message:
+        message = _ESCAPED_PARAM.sub(_mask_escaped, message)
+    return message
 
 
 class RedactCredentialsFilter(logging.Filter):

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from app.api import demo, health, metrics, realtime
 from app.auth import QueryCredentialMiddleware
+from app.auth.forwarded import ForwardedMiddleware
 from app.config import Settings
 from app.runtime import open_runtime
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.add_middleware(QueryCredentialMiddleware)
+    app.add_middleware(ForwardedMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(metrics.MetricsPortMiddleware, metrics_port=settings.metrics_port)
     app.include_router(health.router)
     app.include_router(metrics.router)

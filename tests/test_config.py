@@ -13,8 +13,8 @@ from app.config import (
     DEFAULT_RESPONSE_FIELDS,
     Settings,
     describe_validation_error,
-    is_loopback_host,
 )
+from app.net import is_loopback_host
 from app.policy import GA, PREVIEW, Dialect
 
 _PREFIXES = ("RELAY_", "AZURE_", "OPENAI_")

@@ -1,15 +1,24 @@
 """The checks that run before the WebSocket upgrade, in order.
 
-Origin (403 `origin_not_allowed`), then authentication (401 `unauthorized`),
+Host (400 `invalid_host` for a repeated Host header, 403 `host_not_allowed`),
+origin (403 `origin_not_allowed`), then authentication (401 `unauthorized`),
 then capacity (503 `at_capacity`, 429 `too_many_sessions`). Each refusal is
 an HTTP status with the JSON error body, never an opaque close.
+
+The host rule closes DNS rebinding: with `RELAY_ALLOWED_HOSTS` set, only those
+hosts are served; without it, a relay with `RELAY_AUTH=none` serves only
+loopback hosts, so a remote page cannot drive a local demo relay.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from fastapi import WebSocket
 
 from app.auth import AuthError, NoAuth, find_token, origin_allowed, scope_query_credential
+from app.auth.forwarded import FORWARDED_HOST_KEY
+from app.net import host_of, is_loopback_host
 from app.runtime import Runtime
 
 __all__ = ["Refusal", "authenticate"]
@@ -31,11 +40,15 @@ async def authenticate(websocket: WebSocket, runtime: Runtime) -> str | None:
     """The caller's identity (None with RELAY_AUTH=none). Raises `Refusal`."""
     headers = websocket.headers
     scope = websocket.scope
+    settings = runtime.settings
+    hosts = headers.getlist("host")
+    if len(hosts) > 1:
+        raise Refusal(400, "invalid_host", "The request has more than one Host header.")
+    host = scope.get(FORWARDED_HOST_KEY) or (hosts[0] if hosts else None)
+    if not _host_allowed(host, settings.allowed_hosts, settings.auth == "none"):
+        raise Refusal(403, "host_not_allowed", "This host name is not served by the relay.")
     if not origin_allowed(
-        headers.get("origin"),
-        headers.get("host"),
-        scope.get("scheme", "ws"),
-        runtime.settings.allowed_origins,
+        headers.get("origin"), host, scope.get("scheme", "ws"), settings.allowed_origins
     ):
         raise Refusal(403, "origin_not_allowed", "This origin may not connect to the relay.")
     authenticator = runtime.authenticator
@@ -48,3 +61,11 @@ async def authenticate(websocket: WebSocket, runtime: Runtime) -> str | None:
         return await authenticator.verify(token)
     except AuthError:
         raise Refusal(401, "unauthorized", _UNAUTHORIZED) from None
+
+
+def _host_allowed(host: str | None, allowed: Collection[str], loopback_only: bool) -> bool:
+    if allowed:
+        return host is not None and ("*" in allowed or host_of(host) in allowed)
+    if loopback_only:
+        return host is not None and is_loopback_host(host_of(host))
+    return True

@@ -59,7 +59,7 @@ async def realtime(websocket: WebSocket) -> None:
             "rejected_auth"
             if refusal.status == 401
             else "rejected_origin"
-            if refusal.status == 403
+            if refusal.status in (400, 403)
             else "rejected_capacity"
         )
         await deny(websocket, refusal.status, refusal.code, refusal.message)

@@ -33,8 +33,8 @@ QUERY_CREDENTIAL_KEY = "relay.query_credential"
 def split_query_credential(query_string: bytes) -> tuple[bytes, str | None]:
     """The query string without credential parameters, and the first credential found."""
     text = query_string.decode("latin-1")
-    if "api-key" not in text and "access_token" not in text:
-        return query_string, None
+    if "api-key" not in text and "access_token" not in text and "%" not in text:
+        return query_string, None  # no name could decode to a credential parameter
     kept: list[tuple[str, str]] = []
     token: str | None = None
     for name, value in parse_qsl(text, keep_blank_values=True):

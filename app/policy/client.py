@@ -10,6 +10,7 @@ the frame is unambiguous, lets the relay forward the original text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,13 +23,27 @@ from app.policy.dialect import Dialect
 from app.policy.session import Path, client_paths, enforced_paths, filter_session, split_paths
 from app.policy.shapes import EVENT_SHAPES
 
-__all__ = ["BINARY_REFUSAL", "ClientPolicy", "ClientRules"]
+__all__ = ["BINARY_REFUSAL", "ClientPolicy", "ClientRules", "rate_limited"]
 
 BINARY_REFUSAL = Refuse(
     "binary_not_supported", "Binary frames are not supported; send JSON events as text frames."
 )
 
 Event = dict[str, Any]
+
+_RATE_LIMITED = "Too many events; this one was not forwarded."
+# The client's event id, read without a parse: only for echoing it in a refusal.
+_EVENT_ID = re.compile(r'"event_id"\s*:\s*"([^"\\]{0,128})"')
+
+
+def rate_limited(text: str | None) -> Refuse:
+    """The refusal for an event over the rate limit, echoing its `event_id` if plainly given.
+
+    The bucket runs before the parse, so the id is read with one bounded regex
+    search instead; an id written with escapes is not echoed.
+    """
+    match = _EVENT_ID.search(text) if text is not None else None
+    return Refuse("rate_limited", _RATE_LIMITED, match.group(1) if match else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.policy import BINARY_REFUSAL, ClientPolicy, Forward, Refuse, Rewrite, error_event
+from app.policy.client import rate_limited
 from app.policy.decisions import Decision
 from app.policy.ratelimit import TokenBucket
 from app.policy.server import decide_server
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 CLOSE_TIMEOUT_SECONDS = 5.0
 NOTICE_GRACE_SECONDS = 0.5
 USAGE_GRACE_SECONDS = 5.0
-_RATE_LIMITED = Refuse("rate_limited", "Too many events; this one was not forwarded.")
 _TRANSCRIPTION_DONE = "conversation.item.input_audio_transcription.completed"
 _CANCEL = '{"type":"response.cancel","event_id":"relay_client_gone"}'
 _NOTICES = {
@@ -134,10 +134,10 @@ class RelaySession:
                     EndCause.CLIENT_CLOSED, message.get("code", 1005), message.get("reason") or ""
                 )
             self._last_client_frame = now = clock()
-            if not bucket.take(now):
-                await self._refuse(_RATE_LIMITED)
-                continue
             text: str | None = message.get("text")
+            if not bucket.take(now):
+                await self._refuse(rate_limited(text))
+                continue
             decision: Decision = BINARY_REFUSAL if text is None else decide(text)
             if debug:
                 self._debug_event("client_to_upstream", decision, message)

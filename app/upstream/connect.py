@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from app.config import is_loopback_host
+from app.net import is_loopback_host
 from app.upstream.connection import UpstreamConnection
 from app.upstream.credentials import CredentialUnavailableError, UpstreamCredential
 from app.upstream.target import UpstreamTarget

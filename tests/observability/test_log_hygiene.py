@@ -36,6 +36,7 @@ from tests.observability.conftest import (
 
 CAROL = "carol-token-obs-5566778899"
 WRONG = "wrong-token-obs-0000111122"
+ESCAPED_WRONG = "escaped-name-token-5f0c2a9e71"
 # Short markers at the very end of their text: a payload excerpt of any length shows them.
 INSTRUCTIONS_MARKER = "INS-q7Zt2"
 USER_MARKER = "USR-v9Kp4"
@@ -123,6 +124,7 @@ CREDENTIALS = {
     "bob token": BOB,
     "carol token": CAROL,
     "refused token": WRONG,
+    "refused token under an escaped name": ESCAPED_WRONG,
     "azure api-key": SIM_KEY,
 }
 
@@ -153,6 +155,11 @@ async def run_sessions(relay: RunningRelay, logs: LogCapture) -> dict[str, str]:
     wrong = relay.ws_url(f"/realtime?access_token={WRONG}")
     with pytest.raises(InvalidStatus) as refused:
         async with connect(wrong, open_timeout=5, logger=TEST_CLIENT):
+            pass
+    assert refused.value.response.status_code == 401
+    escaped = relay.ws_url(f"/realtime?api%2Dkey={ESCAPED_WRONG}")  # a percent-encoded name
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(escaped, open_timeout=5, logger=TEST_CLIENT):
             pass
     assert refused.value.response.status_code == 401
     await logs.wait_for(lambda: len(logs.session_lines("session closed")) == 3)

@@ -73,13 +73,16 @@ async def test_event_flood_past_the_rate_limit_is_refused_not_forwarded(
         for index in range(20):
             await ws.send(f'{{"type":"input_audio_buffer.clear","event_id":"e{index}"}}')
         codes: list[str] = []
+        echoed: list[str] = []
         async with asyncio.timeout(5):
             while len(codes) < 17:
                 event = await recv_event(ws)
                 if event["type"] == "error":
                     codes.append(event["error"]["code"])
+                    echoed.append(event["error"]["event_id"])
         await ws.close()
     assert set(codes) == {"rate_limited"}
+    assert echoed == [f"e{index}" for index in range(3, 20)]  # each refusal names its event
     forwarded = simulator.connections[0].received_events()[1:]
     assert [e["event_id"] for e in forwarded] == ["e0", "e1", "e2"]
 

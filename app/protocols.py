@@ -1,0 +1,125 @@
+"""uvicorn's protocols with the relay's bounds: a header deadline and bounded write buffers.
+
+`uvicorn.Config` takes protocol classes; `http_protocol` and `ws_protocol`
+build them with the settings' values. Each subclass adds only its bound:
+
+- **HTTP** (httptools): a connection that has not sent a complete request
+  head within `header_timeout_seconds` of connecting, or of starting its next
+  request, is aborted. uvicorn alone holds such a connection forever
+  (slowloris).
+- **WebSocket** (websockets-sansio): when the write buffer passes its high
+  water mark (the peer is not reading), reading from the peer stops too, so
+  its pings cannot queue pongs without bound. A buffer still above the mark
+  `POLITE_CLOSE_SECONDS` after `backpressure_timeout_seconds` (when the session
+  has had its chance to send the notice and 1013) aborts the connection; and once the
+  app is done with a connection, whatever is still buffered after the close
+  timeout is discarded by an abort, so nothing outlives the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+__all__ = ["POLITE_CLOSE_SECONDS", "http_protocol", "ws_protocol"]
+
+POLITE_CLOSE_SECONDS = 10.0  # the session's own notice and close timeouts, 5 s each
+
+
+class _HeaderDeadlineProtocol(HttpToolsProtocol):
+    header_timeout_seconds = 10.0
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(
+                self.header_timeout_seconds, self._header_timeout
+            )
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        self.transport.abort()
+
+
+class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
+    backpressure_timeout_seconds = 30.0
+    _stuck_timer: asyncio.TimerHandle | None = None
+    _write_paused = False
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._write_paused = True
+        self.transport.pause_reading()
+        if self._stuck_timer is None:
+            self._stuck_timer = self.loop.call_later(
+                self.backpressure_timeout_seconds + POLITE_CLOSE_SECONDS, self.transport.abort
+            )
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._write_paused = False
+        if self._stuck_timer is not None:
+            self._stuck_timer.cancel()
+            self._stuck_timer = None
+        if not self.read_paused and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._write_paused and not self.transport.is_closing():
+            # uvicorn resumes reading when the app takes a message; while the peer
+            # reads nothing, read no further than the chunk just handled.
+            self.transport.pause_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._stuck_timer is not None:
+            self._stuck_timer.cancel()
+            self._stuck_timer = None
+        super().connection_lost(exc)
+
+    async def run_asgi(self) -> None:
+        await super().run_asgi()
+        # uvicorn closes politely, and a close waits for the buffer to drain, which a
+        # peer that reads nothing never lets happen: abort what is left after a bound.
+        self.loop.call_later(self.close_timeout, self._abort_leftover)
+
+    def _abort_leftover(self) -> None:
+        transport = self.transport
+        if transport.get_write_buffer_size() or not transport.is_closing():
+            transport.abort()
+
+
+def http_protocol(header_timeout_seconds: float) -> type[asyncio.Protocol]:
+    """The HTTP protocol class with this header deadline."""
+    attrs: dict[str, Any] = {"header_timeout_seconds": header_timeout_seconds}
+    return type("RelayHttpProtocol", (_HeaderDeadlineProtocol,), attrs)
+
+
+def ws_protocol(backpressure_timeout_seconds: float) -> type[asyncio.Protocol]:
+    """The WebSocket protocol class with this write-buffer deadline."""
+    attrs: dict[str, Any] = {"backpressure_timeout_seconds": backpressure_timeout_seconds}
+    return type("RelayWebSocketProtocol", (_BoundedWebSocketProtocol,), attrs)
