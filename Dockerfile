@@ -53,7 +53,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 
 # The relay shuts down gracefully on SIGTERM, closing its sessions before it
 # exits; give the container a stop grace period (docker stop -t, compose
-# stop_grace_period) longer than RELAY_DRAIN_SECONDS.
+# stop_grace_period) of at least RELAY_DRAIN_SECONDS + 9 s, the worst-case
+# shutdown time the relay logs at startup as shutdown_budget_seconds.
 STOPSIGNAL SIGTERM
 
 # `python -m app` (app/launcher.py), not a bare uvicorn command line: only the

@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from app.net import AddressSet, is_loopback_host
 from app.policy.dialect import Dialect, dialect_for_version
 
-__all__ = ["Settings", "describe_validation_error"]
+__all__ = ["Settings", "describe_validation_error", "env_names"]
 
 DEFAULT_CLIENT_EVENTS = (
     "session.update",
@@ -366,17 +366,23 @@ class Settings(BaseSettings):
         return self.instructions
 
 
+def env_names(field_name: str) -> tuple[str, ...]:
+    """The environment variable names that set a `Settings` field, canonical first."""
+    alias = Settings.model_fields[field_name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(str(choice) for choice in alias.choices)
+    if isinstance(alias, str):
+        return (alias,)
+    return (f"RELAY_{field_name.upper()}",)
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One line per problem, naming the env var rather than the Python field."""
     lines = []
     for error in exc.errors():
         loc = ".".join(str(part) for part in error["loc"])
-        field = Settings.model_fields.get(loc)
-        if field is not None and field.validation_alias is not None:
-            alias = field.validation_alias
-            loc = alias.choices[0] if isinstance(alias, AliasChoices) else str(alias)  # type: ignore[assignment]
-        elif field is not None:
-            loc = f"RELAY_{loc.upper()}"
+        if loc in Settings.model_fields:
+            loc = env_names(loc)[0]
         message = str(error["msg"]).removeprefix("Value error, ")
         lines.append(f"{loc}: {message}" if loc else message)
     return "invalid configuration:\n  " + "\n  ".join(lines)

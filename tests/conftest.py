@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
+
+# No deadlines: a busy or slow machine must not turn a passing property into a failure.
+settings.register_profile("relay", deadline=None)
+settings.load_profile("relay")
 
 _CONFIG_PREFIXES = ("RELAY_", "AZURE_", "OPENAI_", "IDENTITY_", "MSI_")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import AliasChoices
+import yaml
 
-from app.config import Settings
+from app.config import Settings, env_names
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -27,11 +27,7 @@ SIMULATOR_COMMAND = ["python", "-m", "app.simulator", "--host", "0.0.0.0", "--po
 
 def _env_names(field_name: str) -> list[str]:
     """The env var names of one Settings field, canonical first."""
-    alias = Settings.model_fields[field_name].validation_alias
-    if isinstance(alias, AliasChoices):
-        return [str(choice) for choice in alias.choices]
-    assert isinstance(alias, str), f"{field_name} has no env var name"
-    return [alias]
+    return list(env_names(field_name))
 
 
 def _instructions() -> list[tuple[str, str]]:
@@ -87,7 +83,6 @@ def _compose_service_block(service: str) -> str:
 
 
 def _compose_yaml() -> dict[str, Any]:
-    yaml: Any = pytest.importorskip("yaml", reason="PyYAML is not installed")
     loaded = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
     assert isinstance(loaded, dict)
     return loaded
@@ -169,6 +164,19 @@ def test_compose_relay_environment_is_accepted_by_settings(
     assert settings.upstream == "simulator"
     assert settings.azure_endpoint == "http://simulator:9000"
     assert settings.host == "0.0.0.0"
+
+
+def test_compose_grace_period_covers_the_worst_case_shutdown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """compose's stop_grace_period is at least the relay's shutdown budget with its settings."""
+    relay = _compose_yaml()["services"]["relay"]
+    monkeypatch.chdir(tmp_path)
+    for name, value in {**_runtime_env(), **relay["environment"]}.items():
+        monkeypatch.setenv(name, str(value))
+    grace = str(relay["stop_grace_period"])
+    assert grace.endswith("s")
+    assert float(grace[:-1]) >= Settings().shutdown_budget_seconds
 
 
 def test_compose_simulator_healthcheck_is_valid_python() -> None:
@@ -306,8 +314,7 @@ def test_constraints_pin_every_line_to_an_exact_version() -> None:
 def test_packaging_file_records_no_package_index(name: str) -> None:
     """No committed build or packaging file names a package index, mirror or find-links source."""
     path = ROOT / name
-    if not path.exists():
-        pytest.skip(f"{name} is not in the repository")
+    assert path.exists(), f"{name} is not in the repository"
     hits = [
         line.strip()
         for line in path.read_text(encoding="utf-8").splitlines()

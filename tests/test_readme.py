@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import AliasChoices
 
 from app.api.realtime import REALTIME_PATHS
-from app.config import Settings
+from app.config import Settings, env_names
 from app.metrics import RelayMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,11 +30,7 @@ def _readme() -> str:
 
 def _env_names(field_name: str) -> list[str]:
     """The env var names of one Settings field, canonical first."""
-    alias = Settings.model_fields[field_name].validation_alias
-    if isinstance(alias, AliasChoices):
-        return [str(choice) for choice in alias.choices]
-    assert isinstance(alias, str), f"{field_name} has no env var name"
-    return [alias]
+    return list(env_names(field_name))
 
 
 def _canonical_names() -> dict[str, str]:

@@ -18,6 +18,7 @@ import pytest
 from playwright.async_api import BrowserContext, async_playwright
 
 from tests.browser.audio import write_tone_wav
+from tests.support.prerequisites import missing
 
 CHROMIUM = "/usr/bin/chromium"
 INSTALL_HINT = "apt-get update && apt-get install -y chromium"
@@ -50,13 +51,13 @@ def _try_install() -> str:
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
-    """The system Chromium, installed once if missing; skips only if that is impossible."""
+    """The system Chromium, installed once if missing; skips (fails in CI) if that is impossible."""
     found = _find_chromium()
     if found is None:
         problem = _try_install()
         found = _find_chromium()
         if found is None:
-            pytest.skip(
+            missing(
                 f"Chromium not found at {CHROMIUM} and could not be installed ({problem}); "
                 f"install it with: {INSTALL_HINT}"
             )

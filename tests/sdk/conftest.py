@@ -26,6 +26,7 @@ import pytest
 
 from app.simulator import Simulator
 from tests.e2e.harness import RunningRelay, make_settings, running_relay
+from tests.support.prerequisites import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK_DIR = Path(__file__).resolve().parent
@@ -79,7 +80,7 @@ def node_sdk() -> list[str]:
     """
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        pytest.skip("Node.js (node and npm) is not installed")
+        missing("Node.js (node and npm) is not installed")
     package = json.loads((NODE_DIR / "package.json").read_text(encoding="utf-8"))
     wanted = package["dependencies"]["openai"]
     installed = NODE_DIR / "node_modules" / "openai" / "package.json"
