@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from app.policy.canonical import Checked, Unfit, check_event
+from app.policy.canonical import MAX_NODES, Checked, Unfit, check_event
 from app.policy.decisions import Decision, Forward, Refuse, Rewrite
 from app.policy.dialect import Dialect
 from app.policy.session import Path, client_paths, enforced_paths, filter_session, split_paths
@@ -34,6 +34,18 @@ Event = dict[str, Any]
 _RATE_LIMITED = "Too many events; this one was not forwarded."
 # The client's event id, read without a parse: only for echoing it in a refusal.
 _EVENT_ID = re.compile(r'"event_id"\s*:\s*"([^"\\]{0,128})"')
+
+
+# Frames larger than this are checked for their number of `{` and `[` before the parse.
+_PRECHECK_BYTES = 64 * 1024
+_TOO_MANY_CONTAINERS = f"The event has more than {MAX_NODES} objects and arrays."
+
+
+def _containers(text: str | bytes) -> int:
+    """An upper bound on the objects and arrays in `text` (braces in strings count too)."""
+    if isinstance(text, str):
+        return text.count("{") + text.count("[")
+    return text.count(b"{") + text.count(b"[")
 
 
 def rate_limited(text: str | None) -> Refuse:
@@ -82,6 +94,9 @@ class ClientPolicy:
 
     def decide(self, text: str | bytes) -> Decision:
         """The decision for one text frame's payload. Never raises."""
+        if len(text) > _PRECHECK_BYTES and _containers(text) > MAX_NODES:
+            # Refused before the parse: building that many objects is the costly part.
+            return Refuse("invalid_event", _TOO_MANY_CONTAINERS)
         try:
             event = orjson.loads(text)
         except orjson.JSONDecodeError:
