@@ -31,6 +31,23 @@ def compose_reply(user: UserInput | None, audio: bool) -> tuple[str, bytes]:
     return f"I heard {duration_ms(user.pcm)} milliseconds of audio.", user.pcm if audio else b""
 
 
+def transcription_usage(pcm: bytes, transcript: str) -> Event:
+    """The deterministic ``usage`` of an input transcription, in the token form.
+
+    Input audio tokens are milliseconds of audio // 100, as for responses; output
+    tokens are the words of the transcript.
+    """
+    audio = duration_ms(pcm) // 100
+    words = count_words(transcript)
+    return {
+        "type": "tokens",
+        "total_tokens": audio + words,
+        "input_tokens": audio,
+        "input_token_details": {"text_tokens": 0, "audio_tokens": audio},
+        "output_tokens": words,
+    }
+
+
 def compute_usage(
     dialect: Dialect, user: UserInput | None, output_text: str, output_pcm: bytes
 ) -> Event:
@@ -140,11 +157,13 @@ class ResponseRun:
         self.response["status_details"] = {"type": "cancelled", "reason": reason}
         return [self._response_done()]
 
-    def _part(self) -> dict[str, Any]:
+    def _part(self, *, in_item: bool = False) -> dict[str, Any]:
+        """The content part: typed `text`/`audio` in content-part events, as both dialects
+        have it; inside the item, the dialect's content type (GA `output_text`/`output_audio`)."""
         text = "".join(self.words[: self.delivered_words])
         if self.audio:
-            return {"type": self.names.audio_part, "transcript": text}
-        return {"type": self.names.text_part, "text": text}
+            return {"type": self.names.audio_part if in_item else "audio", "transcript": text}
+        return {"type": self.names.text_part if in_item else "text", "text": text}
 
     def _content_event(self, event_type: str, **fields: Any) -> Event:
         ids = {"response_id": self.id, "item_id": self.item["id"], "output_index": 0}
@@ -197,7 +216,7 @@ class ResponseRun:
     def _finish(self, status: str) -> None:
         self.finished = True
         self.item["status"] = status
-        self.item["content"] = [self._part()]
+        self.item["content"] = [self._part(in_item=True)]
         self.response["output"] = [self.item]
         if self.stored is not None:
             self.stored.pcm = self.pcm[: self.delivered_bytes]

@@ -25,7 +25,7 @@ from app.simulator.dialect import (
 )
 from app.simulator.events import Event, error_event, new_id, server_event
 from app.simulator.items import Conversation, StoredItem, UserInput, user_input_of
-from app.simulator.response import ResponseRun, item_events
+from app.simulator.response import ResponseRun, item_events, transcription_usage
 from app.simulator.session_config import check_update, deep_merge
 from app.simulator.vad import EnergyVad
 
@@ -227,6 +227,7 @@ class RealtimeSession:
                     item_id=item_id,
                     content_index=0,
                     transcript=part["transcript"],
+                    usage=transcription_usage(pcm, part["transcript"]),
                 )
             )
         return events

@@ -56,11 +56,14 @@ class FakeConnection:
     ws: PingCountingConnection
     received: list[str] = field(default_factory=list)
     pending: list[str | bytes] = field(default_factory=list)
+    sent: int = 0
     close_code: int | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def send(self, event: dict[str, object]) -> None:
-        await self.ws.send(orjson.dumps(event).decode())
+        """Send a server event; like Azure's, it gets an `event_id` if the script gave none."""
+        self.sent += 1
+        await self.ws.send(orjson.dumps({"event_id": f"event_fake_{self.sent}", **event}).decode())
 
     async def next_event(self) -> dict[str, object]:
         frame = self.pending.pop(0) if self.pending else await self.ws.recv()

@@ -272,7 +272,8 @@ class ScriptedUpstream:
 
 
 async def send_json(ws: ServerConnection, event: dict[str, Any]) -> None:
-    await ws.send(orjson.dumps(event).decode())
+    """Send a server event; like Azure's, it gets an `event_id` if the script gave none."""
+    await ws.send(orjson.dumps({"event_id": f"event_{id(event):x}", **event}).decode())
 
 
 # -- `python -m app` as a subprocess ---------------------------------------------------

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -27,10 +26,10 @@ import pytest
 from app.simulator import Simulator
 from tests.e2e.harness import RunningRelay, make_settings, running_relay
 from tests.support.prerequisites import missing
+from tests.support.sdk_venv import sdk_venv_python
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK_DIR = Path(__file__).resolve().parent
-SDK_VENV = ROOT / ".venv-sdk"
 NODE_DIR = SDK_DIR / "node"
 TOKEN = "sdk-token-0123456789abcdef"
 PREVIEW_VERSION = "2025-04-01-preview"
@@ -59,17 +58,7 @@ def _run(command: list[str], cwd: Path) -> None:
 @pytest.fixture(scope="session")
 def sdk_python() -> Path:
     """The interpreter of `.venv-sdk`, (re)built with the pinned openai-python if needed."""
-    requirements = SDK_DIR / "requirements.txt"
-    python = SDK_VENV / "bin" / "python"
-    stamp = SDK_VENV / "installed-requirements.txt"  # what the venv was built from
-    pins = requirements.read_text(encoding="utf-8")
-    if python.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == pins:
-        return python
-    _run([sys.executable, "-m", "venv", "--clear", str(SDK_VENV)], ROOT)
-    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    _run([*pip, "-r", str(requirements)], ROOT)
-    stamp.write_text(pins, encoding="utf-8")
-    return python
+    return sdk_venv_python()
 
 
 @pytest.fixture(scope="session")

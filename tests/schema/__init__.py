@@ -1,0 +1,1 @@
+"""Server events checked against the official schema, event by event."""
