@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from app.policy.dialect import GA, PREVIEW
 from app.relay import USAGE_KINDS, EndCause, SessionStats
+from app.relay.closing import CLEAN_CLIENT_CLOSES
 
 __all__ = ["OUTCOMES", "RelayMetrics", "outcome_for"]
 
@@ -91,7 +92,7 @@ _DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 18
 def outcome_for(cause: EndCause, code: int | None) -> Outcome:
     """The `relay_sessions_total` outcome for a session end."""
     if cause is EndCause.CLIENT_CLOSED:
-        return "ok" if code in (1000, 1001, 1005) else "client_closed"
+        return "ok" if code in CLEAN_CLIENT_CLOSES else "client_closed"
     if cause in (
         EndCause.UPSTREAM_CLOSED,
         EndCause.UPSTREAM_DROPPED,
@@ -112,6 +113,7 @@ class _Totals:
         self.events: Counter[tuple[str, str]] = Counter()
         self.bytes: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
+        self.dropped = 0
         self.tokens: Counter[str] = Counter()
         self.identity_tokens: Counter[tuple[str, str]] = Counter()
 
@@ -123,6 +125,7 @@ class _Totals:
         self.bytes["client_to_upstream"] += stats.up_bytes
         self.bytes["upstream_to_client"] += stats.down_bytes
         self.refused.update(stats.refused)
+        self.dropped += stats.dropped
         self.tokens.update(stats.usage)
         if identity is not None:
             for kind, count in stats.usage.items():
@@ -192,11 +195,19 @@ class RelayMetrics(Collector):
             sizes.add_metric([direction], closed.bytes[direction] + totals.bytes[direction])
         yield sizes
         refused = CounterMetricFamily(
-            "relay_events_refused", "Client events refused, by error code.", labels=["code"]
+            "relay_events_refused",
+            "Client events refused (not forwarded, answered with an error event), by error code.",
+            labels=["code"],
         )
         for code in sorted(set(closed.refused) | set(totals.refused)):
             refused.add_metric([code], closed.refused[code] + totals.refused[code])
         yield refused
+        yield CounterMetricFamily(
+            "relay_upstream_events_dropped",
+            "Upstream frames not forwarded to the client: unreadable or binary frames, and "
+            "session echoes that could not be redacted.",
+            value=closed.dropped + totals.dropped,
+        )
         tokens = CounterMetricFamily(
             "relay_tokens", "Model tokens used, from response.done usage.", labels=["kind"]
         )

@@ -17,10 +17,10 @@ from azure.identity.aio import DefaultAzureCredential
 from app.auth import Authenticator, JwtVerifier, NoAuth, build_authenticator
 from app.config import Settings
 from app.lifecycle import Lifecycle
-from app.limits import SessionSlots
 from app.metrics import RelayMetrics
 from app.policy import ClientPolicy, enforced_session, enforced_update, make_rules
 from app.relay import SessionLimits, SessionStats
+from app.slots import SessionSlots
 from app.upstream import (
     Dialer,
     EntraCredential,

@@ -18,22 +18,13 @@ from fastapi import WebSocket
 
 from app.auth import AuthError, NoAuth, find_token, origin_allowed, scope_query_credential
 from app.auth.forwarded import FORWARDED_HOST_KEY
+from app.errors import Refusal
 from app.net import host_of, is_loopback_host
 from app.runtime import Runtime
 
-__all__ = ["Refusal", "authenticate"]
+__all__ = ["authenticate"]
 
 _UNAUTHORIZED = "A valid relay token is required."
-
-
-class Refusal(Exception):
-    """Refuse the upgrade with `status` and the error `code`."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 async def authenticate(websocket: WebSocket, runtime: Runtime) -> str | None:

@@ -11,15 +11,16 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
-from app.api.admission import Refusal, authenticate
+from app.api.admission import authenticate
 from app.api.denial import deny
 from app.api.deps import get_runtime
-from app.limits import CapacityError
+from app.errors import Refusal, UpstreamClosed, UpstreamUnavailable
 from app.metrics import outcome_for
 from app.policy.session import EnforcedRefused, enforced_reply
 from app.relay import EndCause, RelaySession, plan_close
+from app.relay.closing import CLOSE_INTERNAL_ERROR
 from app.runtime import Runtime
-from app.upstream import UpstreamClosed, UpstreamConnection, UpstreamError
+from app.upstream import UpstreamConnection
 
 __all__ = ["REALTIME_PATHS", "router"]
 
@@ -44,65 +45,58 @@ async def realtime(websocket: WebSocket) -> None:
     subprotocol is ever selected, and none is forwarded upstream.
     """
     runtime = get_runtime(websocket)
-    metrics = runtime.metrics
-    if not runtime.lifecycle.accepting:
-        metrics.outcome("rejected_capacity")
-        await deny(
-            websocket, 503, "server_shutting_down", "The relay is restarting.", retry_after=1
-        )
-        return
     try:
+        if not runtime.lifecycle.accepting:
+            raise Refusal(503, "server_shutting_down", "The relay is restarting.", retry_after=1)
         identity = await authenticate(websocket, runtime)
         runtime.slots.acquire(identity)
-    except (Refusal, CapacityError) as refusal:
-        metrics.outcome(
-            "rejected_auth"
-            if refusal.status == 401
-            else "rejected_origin"
-            if refusal.status in (400, 403)
-            else "rejected_capacity"
-        )
-        await deny(websocket, refusal.status, refusal.code, refusal.message)
+    except Refusal as refusal:
+        await _refuse(websocket, runtime, refusal)
         return
     try:
         await _serve(websocket, runtime, identity)
+    except Refusal as refusal:  # raised only before the upgrade is accepted
+        await _refuse(websocket, runtime, refusal)
     finally:
         runtime.slots.release(identity)
 
 
+async def _refuse(websocket: WebSocket, runtime: Runtime, refusal: Refusal) -> None:
+    """The one place an upgrade is refused: counted by its outcome, answered over HTTP."""
+    runtime.metrics.outcome(refusal.outcome)
+    await deny(
+        websocket, refusal.status, refusal.code, refusal.message, retry_after=refusal.retry_after
+    )
+
+
 async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -> None:
+    """Dial, confirm the enforced session, accept, relay. Raises `Refusal` before accepting."""
     session_id = new_session_id()
     started = time.monotonic()
     try:
         upstream = await runtime.dialer.open()
-    except UpstreamError as exc:
-        runtime.metrics.outcome("upstream_connect_failed")
+    except UpstreamUnavailable as exc:
         logger.warning(
             "session refused: upstream unavailable",
             extra={
                 "fields": {"session_id": session_id, "status": exc.status, "reason": exc.message}
             },
         )
-        await deny(
-            websocket, exc.status, "upstream_unavailable", exc.message, retry_after=exc.retry_after
-        )
-        return
+        raise
     try:
         await upstream.send(runtime.enforced_update)
         budget = runtime.settings.upstream_connect_timeout_seconds - (time.monotonic() - started)
         confirmed = await _confirm_enforced(upstream, budget)
         if not isinstance(confirmed, list):
             runtime.enforced_refusals_in_a_row += 1
-            await _refuse_unconfirmed(websocket, runtime, session_id, confirmed)
-            with contextlib.suppress(Exception):
-                await upstream.close(1011)
-            return
+            _log_unconfirmed(session_id, confirmed)
+            raise UpstreamUnavailable(502, "The upstream did not accept the relay's session.")
         runtime.enforced_refusals_in_a_row = 0
         offered = websocket.scope.get("subprotocols") or ()
         await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     except BaseException:
         with contextlib.suppress(Exception):
-            await upstream.close(1011)
+            await upstream.close(CLOSE_INTERNAL_ERROR)
         raise
     connect_seconds = time.monotonic() - started
     runtime.metrics.connect_seconds.observe(connect_seconds)
@@ -163,10 +157,7 @@ async def _confirm_enforced(
     return None
 
 
-async def _refuse_unconfirmed(
-    websocket: WebSocket, runtime: Runtime, session_id: str, refused: EnforcedRefused | None
-) -> None:
-    runtime.metrics.outcome("upstream_connect_failed")
+def _log_unconfirmed(session_id: str, refused: EnforcedRefused | None) -> None:
     logger.error(
         "session refused: the upstream did not apply the enforced session",
         extra={
@@ -177,9 +168,6 @@ async def _refuse_unconfirmed(
                 "timed_out": refused is None,
             }
         },
-    )
-    await deny(
-        websocket, 502, "upstream_unavailable", "The upstream did not accept the relay's session."
     )
 
 
@@ -210,6 +198,7 @@ def _close_fields(session: RelaySession, duration: float) -> dict[str, Any]:
         "events_upstream_to_client": stats.events_down,
         "bytes_upstream_to_client": stats.down_bytes,
         "refused": dict(stats.refused),
+        "upstream_dropped": stats.dropped,
         "tokens": dict(stats.usage),
     }
 

@@ -33,15 +33,13 @@ import aiohttp
 import jwt
 import orjson
 
+from app.errors import AuthError
+
 __all__ = ["AuthError", "JwtVerifier"]
 
 logger = logging.getLogger(__name__)
 
 _JWKS_KEY_TYPES: Final = {"RS256": "RSA", "ES256": "EC"}
-
-
-class AuthError(Exception):
-    """Authentication failed. Its message is generic and safe to show a client."""
 
 
 class _Refused(Exception):

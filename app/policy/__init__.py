@@ -5,7 +5,7 @@ decisions come out. The relay does all the I/O.
 """
 
 from app.policy.client import BINARY_REFUSAL, ClientPolicy, ClientRules, make_rules
-from app.policy.decisions import Decision, Forward, Refuse, Rewrite, error_event
+from app.policy.decisions import Decision, Drop, Forward, Refuse, Rewrite, error_event
 from app.policy.dialect import GA, PREVIEW, Dialect, dialect_for_version
 from app.policy.server import decide_server
 from app.policy.session import enforced_session, enforced_update
@@ -18,6 +18,7 @@ __all__ = [
     "ClientRules",
     "Decision",
     "Dialect",
+    "Drop",
     "Forward",
     "Refuse",
     "Rewrite",

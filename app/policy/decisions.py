@@ -1,11 +1,13 @@
 """What the policy decides about one frame, and the error event for a refusal.
 
-A decision is one of three values:
+A decision is one of these values; the client policy returns the first three,
+the server policy the first two and `Drop`:
 
     Decision
     ├── Forward   send the frame exactly as it arrived
     ├── Rewrite   send `text` instead
-    └── Refuse    do not send; answer the client with an `error` event
+    ├── Refuse    do not send; answer the client with an `error` event
+    └── Drop      do not send, and tell nobody (an upstream frame the client may not see)
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 import orjson
 
-__all__ = ["Decision", "Forward", "Refuse", "Rewrite", "error_event"]
+__all__ = ["Decision", "Drop", "Forward", "Refuse", "Rewrite", "ServerDecision", "error_event"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,15 @@ class Refuse:
     param: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Do not forward the frame; nobody is told. `event_type` is for accounting."""
+
+    event_type: str
+
+
 Decision = Forward | Rewrite | Refuse
+ServerDecision = Forward | Rewrite | Drop
 
 
 def error_event(relay_event_id: str, refusal: Refuse) -> str:

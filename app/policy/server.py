@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from app.policy.decisions import Drop, Forward, Rewrite, ServerDecision
+
 __all__ = ["REDACTED_TYPES", "decide_server", "head_type"]
 
 REDACTED_TYPES = frozenset(
@@ -73,36 +75,50 @@ def head_type(text: str) -> str | None:
     return None if "\\" in name else name
 
 
-def decide_server(text: str) -> tuple[str, str | None]:
-    """`(event_type, text_to_send)`; the text is `text` itself when nothing changed.
+def decide_server(text: str) -> ServerDecision:
+    """`Forward` when the client may see `text` as it is, `Rewrite` for a redacted echo.
 
-    Fails closed: a frame that cannot be parsed as a JSON object is dropped
-    (None), because it might be a session echo the relay could not redact.
-    The upstream is trusted not to repeat the `type` key.
+    Fails closed with `Drop`: a frame that cannot be parsed as a JSON object
+    might be a session echo the relay could not redact. The upstream is
+    trusted not to repeat the `type` key. Forward decisions are shared per
+    event type, so the hot path allocates nothing.
     """
     event_type = head_type(text)
     if event_type is not None and event_type not in REDACTED_TYPES:
-        return event_type, text
+        return _forward(event_type)
     try:
         event = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return event_type or "", None
+        return Drop(event_type or "")
     if not isinstance(event, dict):
-        return "", None
+        return Drop("")
     parsed_type = event.get("type")
     if not isinstance(parsed_type, str):
-        return "", text
+        return _forward("")
     if parsed_type not in REDACTED_TYPES:
-        return parsed_type, text
+        return _forward(parsed_type)
     session = event.get("session")
     if not isinstance(session, dict):
-        return parsed_type, None
+        return Drop(parsed_type)
     visible = _keep(session, _VISIBLE)
     if not parsed_type.startswith("transcription_"):
         visible["instructions"] = ""
         visible["tools"] = []
     event["session"] = visible
-    return parsed_type, orjson.dumps(event).decode()
+    return Rewrite(parsed_type, orjson.dumps(event).decode())
+
+
+_FORWARDS: dict[str, Forward] = {}
+_MAX_FORWARDS = 512  # upstream event types are few; an unbounded set is not cached
+
+
+def _forward(event_type: str) -> Forward:
+    forward = _FORWARDS.get(event_type)
+    if forward is None:
+        forward = Forward(event_type)
+        if len(_FORWARDS) < _MAX_FORWARDS:
+            _FORWARDS[event_type] = forward
+    return forward
 
 
 def _keep(node: dict[str, Any], allowed: dict[str, Any]) -> dict[str, Any]:

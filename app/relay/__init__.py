@@ -1,16 +1,21 @@
-"""The relay's I/O: pumping one session's events, and closing both sides."""
+"""The relay: the pure session core, and the thin shell that does its I/O."""
 
 from app.relay.closing import ClosePlan, EndCause, SessionEnd, plan_close
-from app.relay.session import RelaySession
-from app.relay.stats import USAGE_KINDS, SessionLimits, SessionStats
+from app.relay.core import SessionCore
+from app.relay.limits import SessionLimits
+from app.relay.session import ClientSocket, RelaySession, UpstreamSocket
+from app.relay.stats import USAGE_KINDS, SessionStats
 
 __all__ = [
     "USAGE_KINDS",
+    "ClientSocket",
     "ClosePlan",
     "EndCause",
     "RelaySession",
+    "SessionCore",
     "SessionEnd",
     "SessionLimits",
     "SessionStats",
+    "UpstreamSocket",
     "plan_close",
 ]

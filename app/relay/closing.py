@@ -11,9 +11,45 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["ClosePlan", "EndCause", "SessionEnd", "is_sendable", "plan_close", "truncate_reason"]
+__all__ = [
+    "CLEAN_CLIENT_CLOSES",
+    "CLOSE_ABNORMAL",
+    "CLOSE_GOING_AWAY",
+    "CLOSE_INTERNAL_ERROR",
+    "CLOSE_NORMAL",
+    "CLOSE_NO_STATUS",
+    "CLOSE_RESTART",
+    "CLOSE_TRY_AGAIN_LATER",
+    "NOTICES",
+    "ClosePlan",
+    "EndCause",
+    "SessionEnd",
+    "is_sendable",
+    "plan_close",
+    "truncate_reason",
+]
 
 MAX_REASON_BYTES = 123
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001  # session expiry and idling: clients reconnect
+CLOSE_ABNORMAL = 1006  # never sent: a connection lost without a close frame
+CLOSE_INTERNAL_ERROR = 1011  # upstream failures and the relay's own errors
+CLOSE_RESTART = 1012  # the drain: reconnect to another replica
+CLOSE_TRY_AGAIN_LATER = 1013  # backpressure
+CLOSE_NO_STATUS = 1005  # never sent: a close frame without a code
+# Client close codes that count as a clean end in the metrics.
+CLEAN_CLIENT_CLOSES = frozenset({CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS})
+
+# The sentence of each close notice, the `error` event sent before the close frame.
+NOTICES = {
+    "upstream_closed": "The upstream service closed the connection.",
+    "upstream_unresponsive": "The upstream service stopped responding.",
+    "session_expired": "The session reached its maximum duration.",
+    "idle_timeout": "The session was idle for too long.",
+    "backpressure": "The client did not keep up with the audio stream.",
+    "server_shutting_down": "The relay is restarting; reconnect to continue.",
+}
 
 
 class EndCause(StrEnum):
@@ -63,26 +99,26 @@ def truncate_reason(reason: str) -> str:
 
 
 _RELAY_INITIATED: dict[EndCause, tuple[int, str]] = {
-    EndCause.UPSTREAM_DROPPED: (1011, "upstream_closed"),
-    EndCause.UPSTREAM_UNRESPONSIVE: (1011, "upstream_unresponsive"),
-    EndCause.SESSION_EXPIRED: (1001, "session_expired"),
-    EndCause.IDLE_TIMEOUT: (1001, "idle_timeout"),
-    EndCause.BACKPRESSURE: (1013, "backpressure"),
-    EndCause.SHUTDOWN: (1012, "server_shutting_down"),
+    EndCause.UPSTREAM_DROPPED: (CLOSE_INTERNAL_ERROR, "upstream_closed"),
+    EndCause.UPSTREAM_UNRESPONSIVE: (CLOSE_INTERNAL_ERROR, "upstream_unresponsive"),
+    EndCause.SESSION_EXPIRED: (CLOSE_GOING_AWAY, "session_expired"),
+    EndCause.IDLE_TIMEOUT: (CLOSE_GOING_AWAY, "idle_timeout"),
+    EndCause.BACKPRESSURE: (CLOSE_TRY_AGAIN_LATER, "backpressure"),
+    EndCause.SHUTDOWN: (CLOSE_RESTART, "server_shutting_down"),
 }
 
 
 def plan_close(end: SessionEnd) -> ClosePlan:
     """The close plan for a session end."""
     if end.cause is EndCause.CLIENT_CLOSED:
-        return ClosePlan(None, "", None, 1000)
+        return ClosePlan(None, "", None, CLOSE_NORMAL)
     if end.cause is EndCause.UPSTREAM_CLOSED:
         if is_sendable(end.code):
             assert end.code is not None
             return ClosePlan(end.code, truncate_reason(end.reason), None, None)
-        return ClosePlan(1011, "upstream_closed", "upstream_closed", None)
+        return ClosePlan(CLOSE_INTERNAL_ERROR, "upstream_closed", "upstream_closed", None)
     if end.cause is EndCause.ERROR:
-        return ClosePlan(1011, "internal_error", None, 1011)
+        return ClosePlan(CLOSE_INTERNAL_ERROR, "internal_error", None, CLOSE_INTERNAL_ERROR)
     code, reason = _RELAY_INITIATED[end.cause]
-    upstream_code = None if end.cause.value.startswith("upstream_") else 1000
+    upstream_code = None if end.cause.value.startswith("upstream_") else CLOSE_NORMAL
     return ClosePlan(code, reason, reason, upstream_code)

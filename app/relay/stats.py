@@ -1,4 +1,4 @@
-"""Per-session limits and counters.
+"""Per-session counters.
 
 Counters are plain ints and dicts bumped per event; nothing here logs or
 touches Prometheus. The metrics collector reads live sessions' counters at
@@ -14,21 +14,10 @@ import orjson
 
 from app.relay.closing import SessionEnd
 
-__all__ = ["USAGE_KINDS", "SessionLimits", "SessionStats"]
+__all__ = ["USAGE_KINDS", "SessionStats"]
 
 USAGE_KINDS = ("input_text", "input_audio", "input_cached", "output_text", "output_audio")
 _MAX_TRACKED_RESPONSES = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class SessionLimits:
-    """Per-session limits; durations in seconds."""
-
-    events_per_second: float
-    events_burst: int
-    max_session_seconds: float
-    idle_timeout_seconds: float
-    backpressure_timeout_seconds: float
 
 
 @dataclass(slots=True)
@@ -40,6 +29,7 @@ class SessionStats:
     down_events: dict[str, int] = field(default_factory=dict)
     down_bytes: int = 0
     refused: dict[str, int] = field(default_factory=dict)
+    dropped: int = 0
     usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USAGE_KINDS, 0))
     responses: set[str] = field(default_factory=set)
     end: SessionEnd | None = None
@@ -55,8 +45,8 @@ class SessionStats:
         self.down_bytes += size
 
     def count_dropped(self) -> None:
-        """An upstream frame the relay could not read was not forwarded."""
-        self.refused["upstream_unreadable"] = self.refused.get("upstream_unreadable", 0) + 1
+        """An upstream frame the client may not see (unreadable, binary) was not forwarded."""
+        self.dropped += 1
 
     def count_refused(self, code: str) -> None:
         self.refused[code] = self.refused.get(code, 0) + 1

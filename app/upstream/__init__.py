@@ -1,7 +1,8 @@
 """The upstream side: where Azure is, how the relay proves who it is, and dialing."""
 
-from app.upstream.connect import Dialer, UpstreamError, UpstreamOptions
-from app.upstream.connection import UpstreamClosed, UpstreamConnection
+from app.errors import UpstreamClosed, UpstreamUnavailable
+from app.upstream.connect import Dialer, UpstreamOptions
+from app.upstream.connection import UpstreamConnection
 from app.upstream.credentials import (
     CredentialUnavailableError,
     EntraCredential,
@@ -18,8 +19,8 @@ __all__ = [
     "UpstreamClosed",
     "UpstreamConnection",
     "UpstreamCredential",
-    "UpstreamError",
     "UpstreamOptions",
     "UpstreamTarget",
+    "UpstreamUnavailable",
     "build_target",
 ]

@@ -1,9 +1,9 @@
 """Opening the upstream WebSocket, with retries inside one time budget.
 
-Failures become an `UpstreamError` carrying the HTTP status the client's
-upgrade is answered with:
+Failures become an `UpstreamUnavailable` (`app.errors`), the refusal the
+client's upgrade is answered with:
 
-    UpstreamError
+    UpstreamUnavailable
     ├── 502  refused connection, unreachable host, 401/403, 5xx, other 4xx
     ├── 503  429 from the upstream (with Retry-After), or no usable credential
     └── 504  the budget ran out
@@ -19,12 +19,13 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from app.errors import CredentialUnavailableError, UpstreamUnavailable
 from app.net import is_loopback_host
 from app.upstream.connection import UpstreamConnection
-from app.upstream.credentials import CredentialUnavailableError, UpstreamCredential
+from app.upstream.credentials import UpstreamCredential
 from app.upstream.target import UpstreamTarget
 
-__all__ = ["Dialer", "UpstreamError", "UpstreamOptions"]
+__all__ = ["Dialer", "UpstreamOptions"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +33,6 @@ _USER_AGENT = "azure-openai-realtime-relay"
 _FIRST_BACKOFF_SECONDS = 0.1
 _MAX_BACKOFF_SECONDS = 2.0
 _AUTH_LOG_INTERVAL_SECONDS = 60.0
-
-
-class UpstreamError(Exception):
-    """The upstream handshake failed; `status` is the HTTP status for the client."""
-
-    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +47,7 @@ class UpstreamOptions:
 
 
 class _Retry(Exception):
-    def __init__(self, error: UpstreamError, delay: float | None = None) -> None:
+    def __init__(self, error: UpstreamUnavailable, delay: float | None = None) -> None:
         self.error = error
         self.delay = delay
 
@@ -112,22 +103,22 @@ class Dialer:
     async def open(self) -> UpstreamConnection:
         """Dial the upstream, retrying refusals, 429 and 5xx within the budget.
 
-        401 and 403 are never retried. Raises `UpstreamError`. Cancelling is
+        401 and 403 are never retried. Raises `UpstreamUnavailable`. Cancelling is
         safe: aiohttp closes a half-open connection.
         """
         budget = self.options.connect_timeout_seconds
         deadline = time.monotonic() + budget
         attempt = 0
-        last: UpstreamError | None = None
+        last: UpstreamUnavailable | None = None
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise last or UpstreamError(504, "the upstream did not answer in time")
+                raise last or UpstreamUnavailable(504, "the upstream did not answer in time")
             try:
                 async with asyncio.timeout(remaining):
                     return await self._dial()
             except TimeoutError:
-                raise UpstreamError(504, "the upstream did not answer in time") from None
+                raise UpstreamUnavailable(504, "the upstream did not answer in time") from None
             except _Retry as retry:
                 last = retry.error
                 attempt += 1
@@ -145,7 +136,9 @@ class Dialer:
         try:
             headers = self.credential.headers()
         except CredentialUnavailableError:
-            raise UpstreamError(503, "the relay has no valid upstream credential", 5) from None
+            raise UpstreamUnavailable(
+                503, "the relay has no valid upstream credential", 5
+            ) from None
         try:
             ws = await self._http.ws_connect(
                 self.target.url,
@@ -158,26 +151,28 @@ class Dialer:
             )
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status == 101:  # upgraded, but not a valid WebSocket handshake
-                raise UpstreamError(502, "the upstream handshake failed") from None
+                raise UpstreamUnavailable(502, "the upstream handshake failed") from None
             retry_after = exc.headers.get("Retry-After") if exc.headers else None
             raise _status_error(exc.status, retry_after) from None
         except (aiohttp.InvalidURL, aiohttp.ClientPayloadError, aiohttp.ClientResponseError):
-            raise UpstreamError(502, "the upstream handshake failed") from None
+            raise UpstreamUnavailable(502, "the upstream handshake failed") from None
         except (aiohttp.ClientError, OSError):
-            raise _Retry(UpstreamError(502, "the upstream refused the connection")) from None
+            raise _Retry(UpstreamUnavailable(502, "the upstream refused the connection")) from None
         return UpstreamConnection(ws, options.ping_interval_seconds, options.ping_timeout_seconds)
 
 
 def _status_error(status: int, retry_after: str | None) -> Exception:
     if status in (401, 403):
         _log_auth_failure(status)
-        return UpstreamError(502, f"the upstream refused the relay's credential ({status})")
+        return UpstreamUnavailable(502, f"the upstream refused the relay's credential ({status})")
     if status == 429:
         seconds = _parse_retry_after(retry_after)
-        return _Retry(UpstreamError(503, "the upstream is rate limiting", seconds or 1), seconds)
+        return _Retry(
+            UpstreamUnavailable(503, "the upstream is rate limiting", seconds or 1), seconds
+        )
     if status >= 500:
-        return _Retry(UpstreamError(502, f"the upstream failed ({status})"))
-    return UpstreamError(502, f"the upstream rejected the handshake ({status})")
+        return _Retry(UpstreamUnavailable(502, f"the upstream failed ({status})"))
+    return UpstreamUnavailable(502, f"the upstream rejected the handshake ({status})")
 
 
 def _parse_retry_after(value: str | None) -> int | None:

@@ -19,10 +19,13 @@ import contextlib
 
 from aiohttp import ClientWebSocketResponse, WSMsgType
 
+from app.errors import UpstreamClosed
+from app.relay.closing import CLOSE_INTERNAL_ERROR
+
 __all__ = ["UpstreamClosed", "UpstreamConnection"]
 
 _KEEPALIVE_REASON = b"keepalive ping timeout"
-_UNRESPONSIVE_CODE = 1011
+_UNRESPONSIVE_CODE = CLOSE_INTERNAL_ERROR
 _NO_STATUS = 1005  # a close frame without a code (aiohttp reports 0)
 _TEXT, _BINARY, _PING, _PONG, _CLOSE = (
     WSMsgType.TEXT,
@@ -31,21 +34,6 @@ _TEXT, _BINARY, _PING, _PONG, _CLOSE = (
     WSMsgType.PONG,
     WSMsgType.CLOSE,
 )
-
-
-class UpstreamClosed(Exception):
-    """The upstream connection is over.
-
-    `code` and `reason` are from the upstream's close frame, or None and ""
-    when the connection dropped without one; `unresponsive` when it stopped
-    answering pings.
-    """
-
-    def __init__(self, code: int | None = None, reason: str = "", *, unresponsive: bool = False):
-        super().__init__(code, reason)
-        self.code = code
-        self.reason = reason
-        self.unresponsive = unresponsive
 
 
 class UpstreamConnection:

@@ -20,6 +20,8 @@ from typing import Protocol
 
 from azure.core.credentials import AccessTokenInfo
 
+from app.errors import CredentialUnavailableError
+
 __all__ = [
     "CredentialUnavailableError",
     "EntraCredential",
@@ -33,10 +35,6 @@ logger = logging.getLogger(__name__)
 _MIN_REFRESH_DELAY_SECONDS = 1.0
 _MAX_RETRY_DELAY_SECONDS = 30.0
 _EXPIRY_SAFETY_SECONDS = 5.0
-
-
-class CredentialUnavailableError(Exception):
-    """No usable upstream credential right now (e.g. no valid Entra token)."""
 
 
 class UpstreamCredential(Protocol):

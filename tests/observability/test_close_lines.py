@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
 import jwt
-import pytest
 from websockets.asyncio.server import ServerConnection
 
-from app.relay import session as relay_session
 from app.simulator import Simulator
 from tests.e2e.harness import client, make_settings, recv_until, running_relay, send_event
 from tests.observability.conftest import (
@@ -95,11 +94,8 @@ async def test_relay_close_notice_is_not_counted_as_a_refused_client_event(
     assert delta(before, after, "relay_events_refused_total", code="idle_timeout") == 0
 
 
-async def test_usage_grace_is_bounded_when_the_upstream_never_answers_the_cancel(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_usage_grace_is_bounded_when_the_upstream_never_answers_the_cancel() -> None:
     """If response.done never comes, the relay still closes the upstream with 1000 after the grace."""
-    monkeypatch.setattr(relay_session, "USAGE_GRACE_SECONDS", 0.5)
 
     async def on_event(ws: ServerConnection, event: dict[str, Any]) -> None:
         if event["type"] == "response.create":
@@ -111,6 +107,8 @@ async def test_usage_grace_is_bounded_when_the_upstream_never_answers_the_cancel
     async with ScriptedUpstream(on_event) as upstream:
         settings = make_settings(upstream="simulator", azure_endpoint=upstream.url, auth="none")
         async with running_relay(settings) as relay:
+            runtime = relay.runtime
+            runtime.limits = dataclasses.replace(runtime.limits, usage_grace_seconds=0.5)
             with captured_logs() as logs:
                 async with client(relay) as ws:
                     await send_event(ws, {"type": "response.create"})

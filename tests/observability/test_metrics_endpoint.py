@@ -17,6 +17,7 @@ FAMILIES = {
     "relay_events",
     "relay_event_bytes",
     "relay_events_refused",
+    "relay_upstream_events_dropped",
     "relay_tokens",
     "relay_upstream_connect_seconds",
     "relay_session_duration_seconds",

@@ -15,7 +15,9 @@ import pytest
 
 import app.policy.client as client_module
 import app.policy.server as server_module
-from app.policy import GA, ClientPolicy, Forward, decide_server, make_rules
+import app.relay.stats as stats_module
+from app.policy import GA, ClientPolicy, Forward, make_rules
+from app.relay import SessionCore, SessionLimits
 
 APPEND = orjson.dumps(
     {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(960)).decode()}
@@ -50,8 +52,8 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counter:
 
     CountingOrjson.loads = staticmethod(loads)  # type: ignore[attr-defined]
     CountingOrjson.dumps = staticmethod(dumps)  # type: ignore[attr-defined]
-    monkeypatch.setattr(client_module, "orjson", CountingOrjson)
-    monkeypatch.setattr(server_module, "orjson", CountingOrjson)
+    for module in (client_module, server_module, stats_module):
+        monkeypatch.setattr(module, "orjson", CountingOrjson)
     return counter
 
 
@@ -69,31 +71,42 @@ def _policy() -> ClientPolicy:
     )
 
 
+def _core() -> SessionCore:
+    """The session core, as the relay runs it, so the counts cover the whole per-event path."""
+    limits = SessionLimits(
+        events_per_second=1000.0,
+        events_burst=1000,
+        max_session_seconds=60.0,
+        idle_timeout_seconds=60.0,
+        backpressure_timeout_seconds=30.0,
+    )
+    return SessionCore(_policy(), limits, "rs_count", 0.0)
+
+
 def test_forwarding_an_audio_append_parses_once_and_serialises_nothing(counted: Counter) -> None:
     """An unchanged append costs exactly one JSON parse and zero serialisations."""
-    policy = _policy()
-    decision = policy.decide(APPEND)
-    assert type(decision) is Forward
+    command = _core().client_frame(APPEND, 1.0)
+    assert type(command) is Forward
     assert (counted.loads, counted.dumps) == (1, 0)
 
 
 def test_forwarded_appends_reuse_one_decision_object(counted: Counter) -> None:
     """The Forward decision for a type is shared: no allocation per event."""
-    policy = _policy()
-    assert policy.decide(APPEND) is policy.decide(APPEND)
+    core = _core()
+    assert core.client_frame(APPEND, 1.0) is core.client_frame(APPEND, 1.0)
 
 
 def test_downstream_audio_delta_is_forwarded_without_a_parse(counted: Counter) -> None:
     """A 64 kB audio delta is typed from its head and forwarded as the same object."""
-    event_type, out = decide_server(DELTA)
-    assert event_type == "response.output_audio.delta"
-    assert out is DELTA
+    core = _core()
+    assert core.upstream_frame(DELTA) is DELTA
+    assert core.stats.down_events == {"response.output_audio.delta": 1}
     assert (counted.loads, counted.dumps) == (0, 0)
 
 
 def test_session_echo_is_parsed_and_rewritten_once(counted: Counter) -> None:
     """Only session echoes pay for a parse and a serialisation (to redact them)."""
-    _, out = decide_server('{"type":"session.updated","session":{"instructions":"secret"}}')
+    out = _core().upstream_frame('{"type":"session.updated","session":{"instructions":"secret"}}')
     assert out is not None
     assert "secret" not in out
     assert (counted.loads, counted.dumps) == (1, 1)

@@ -19,10 +19,9 @@ from app.policy import (
     Dialect,
     Refuse,
     Rewrite,
-    decide_server,
 )
 from app.policy.shapes import EVENT_SHAPES, FREE, Choice, ListOf, Obj, Shape
-from tests.policy.factories import INSTRUCTIONS, make_policy
+from tests.policy.factories import INSTRUCTIONS, make_policy, server_pair
 
 FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 
@@ -449,7 +448,7 @@ def test_session_echo_is_always_redacted(
     text = json.dumps(event, indent=indent)
     if escape_dot:
         text = text.replace(event_type, event_type.replace(".", "\\u002e"), 1)
-    kind, replacement = decide_server(text)
+    kind, replacement = server_pair(text)
     assert kind == event_type
     assert replacement is not None
     visible = orjson.loads(replacement)

@@ -9,9 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from app.policy import decide_server
 from app.policy.server import head_type
-from tests.policy.factories import INSTRUCTIONS, dumps
+from tests.policy.factories import INSTRUCTIONS, dumps, server_pair
 
 GA_SESSION: dict[str, Any] = {
     "type": "realtime",
@@ -49,7 +48,7 @@ PREVIEW_REDACTED = {
 
 def _visible(text: str) -> Any:
     """What the client receives for an upstream frame, parsed."""
-    _, replacement = decide_server(text)
+    _, replacement = server_pair(text)
     return orjson.loads(replacement if replacement is not None else text)
 
 
@@ -95,7 +94,7 @@ PASS_THROUGH = [
 @pytest.mark.parametrize(("text", "event_type"), PASS_THROUGH)
 def test_server_events_other_than_session_echoes_pass_unchanged(text: str, event_type: str) -> None:
     """Server events other than `session.created`/`session.updated` are not rewritten."""
-    assert decide_server(text) == (event_type, text)
+    assert server_pair(text) == (event_type, text)
 
 
 @pytest.mark.parametrize(
@@ -112,7 +111,7 @@ def test_server_events_other_than_session_echoes_pass_unchanged(text: str, event
 )
 def test_unreadable_server_frames_are_dropped(text: str) -> None:
     """Frames that are not JSON objects are dropped: they might be unredactable session echoes."""
-    assert decide_server(text)[1] is None
+    assert server_pair(text)[1] is None
 
 
 @pytest.mark.parametrize(
@@ -125,7 +124,7 @@ def test_unreadable_server_frames_are_dropped(text: str) -> None:
 )
 def test_server_objects_without_a_string_type_pass_unchanged(text: str) -> None:
     """JSON objects with no string type pass unchanged with type ``""``."""
-    assert decide_server(text) == ("", text)
+    assert server_pair(text) == ("", text)
 
 
 REDACTION_FORMS = [
@@ -166,7 +165,7 @@ def test_session_echo_is_redacted_whatever_its_formatting(
     """Session echoes lose instructions, tools and prompt however the JSON is laid out."""
     event = {"type": event_type, "event_id": "evt_s", "session": session}
     text = render(event)
-    kind, replacement = decide_server(text)
+    kind, replacement = server_pair(text)
     assert kind == event_type
     assert replacement is not None
     assert orjson.loads(replacement) == {
@@ -199,7 +198,7 @@ def test_redaction_sets_empty_instructions_and_tools_even_when_absent(event_type
 )
 def test_session_echo_without_session_object_is_dropped(event: dict[str, Any]) -> None:
     """A session echo whose `session` is not an object is dropped: it cannot be redacted."""
-    kind, replacement = decide_server(dumps(event))
+    kind, replacement = server_pair(dumps(event))
     assert kind == event["type"]
     assert replacement is None
 
@@ -296,5 +295,5 @@ def test_unparseable_session_echo_never_reaches_the_client_unredacted() -> None:
         + "]" * depth
         + "}}"
     )
-    out = decide_server(text)[1]
+    out = server_pair(text)[1]
     assert out is None or INSTRUCTIONS not in out

@@ -1,4 +1,4 @@
-"""Concurrent-session limits: per process and per identity.
+"""Session slots: how many sessions run, per process and per identity.
 
 The event loop is single-threaded, so plain counters suffice. A slot is
 taken before the upstream is dialed and released when the session ends,
@@ -9,17 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["CapacityError", "SessionSlots"]
+from app.errors import Refusal
 
-
-class CapacityError(Exception):
-    """No slot: `status` and `code` are the HTTP refusal for the client."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+__all__ = ["SessionSlots"]
 
 
 @dataclass
@@ -34,13 +26,11 @@ class SessionSlots:
         return self.active >= self.max_sessions
 
     def acquire(self, identity: str | None) -> None:
-        """Take a slot, or raise `CapacityError` (503 at_capacity, 429 too_many_sessions)."""
+        """Take a slot, or raise a `Refusal` (503 at_capacity, 429 too_many_sessions)."""
         if self.full:
-            raise CapacityError(503, "at_capacity", "The relay is at capacity; retry shortly.")
+            raise Refusal(503, "at_capacity", "The relay is at capacity; retry shortly.")
         if identity is not None and self.by_identity.get(identity, 0) >= self.max_per_identity:
-            raise CapacityError(
-                429, "too_many_sessions", "Too many concurrent sessions for this caller."
-            )
+            raise Refusal(429, "too_many_sessions", "Too many concurrent sessions for this caller.")
         self.active += 1
         if identity is not None:
             self.by_identity[identity] = self.by_identity.get(identity, 0) + 1

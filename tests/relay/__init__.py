@@ -1,0 +1,1 @@
+"""Playbook tests of the pure session core."""
