@@ -8,43 +8,33 @@ misconfigured relay refuses to start with a message naming the variable.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.auth.tokens import parse_token_pairs
 from app.net import AddressSet, is_loopback_host
-from app.policy.dialect import Dialect, dialect_for_version
-
-__all__ = ["Settings", "describe_validation_error", "env_names"]
-
-DEFAULT_CLIENT_EVENTS = (
-    "session.update",
-    "input_audio_buffer.append",
-    "input_audio_buffer.commit",
-    "input_audio_buffer.clear",
-    "conversation.item.create",
-    "conversation.item.truncate",
-    "conversation.item.delete",
-    "response.create",
-    "response.cancel",
+from app.policy.dialect import (
+    DEFAULT_CLIENT_EVENTS,
+    DEFAULT_RESPONSE_FIELDS,
+    Dialect,
+    dialect_for_version,
 )
-DEFAULT_RESPONSE_FIELDS = ("conversation", "metadata", "input", "output_modalities", "modalities")
+
+__all__ = ["DEFAULT_CLIENT_EVENTS", "DEFAULT_RESPONSE_FIELDS", "Settings", "env_names"]
+
 DEFAULT_COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
 
 CLOSE_AFTER_DRAIN_SECONDS = 4.0  # after the drain: sessions told to stop get this long to close
 SERVER_SHUTDOWN_SECONDS = 5.0  # uvicorn's timeout_graceful_shutdown
 
-_MIN_TOKEN_LENGTH = 16
 _MIN_JWT_SECRET_LENGTH = 32
 _ORIGIN = re.compile(r"https?://[^/\s?#]+")
-
-CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
 def _env(*names: str) -> Any:
@@ -56,6 +46,27 @@ def _split_commas(value: Any) -> Any:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
+
+
+def _json_object(value: Any) -> Any:
+    if isinstance(value, str | bytes):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"RELAY_SESSION is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError("RELAY_SESSION must be a JSON object")
+    return value
+
+
+def _folded(fold: Any) -> BeforeValidator:
+    return BeforeValidator(lambda value: fold(value) if isinstance(value, str) else value)
+
+
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
+JsonObject = Annotated[dict[str, Any], NoDecode, BeforeValidator(_json_object)]
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], _folded(str.upper)]
+LogFormat = Annotated[Literal["json", "text"], _folded(str.lower)]
 
 
 class Settings(BaseSettings):
@@ -97,7 +108,7 @@ class Settings(BaseSettings):
     # Enforced session and client policy
     instructions: str | None = Field(None, repr=False)
     instructions_file: Path | None = Field(None)
-    session: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict, repr=False)
+    session: JsonObject = Field(default_factory=dict, repr=False)
     allowed_client_events: CommaList = Field(DEFAULT_CLIENT_EVENTS)
     client_session_fields: CommaList | None = Field(None)
     client_response_fields: CommaList = Field(DEFAULT_RESPONSE_FIELDS)
@@ -129,8 +140,8 @@ class Settings(BaseSettings):
     max_upstream_message_bytes: int = Field(32 * 1024 * 1024, gt=0)
     ping_interval_seconds: float = Field(20.0, gt=0)
     ping_timeout_seconds: float = Field(20.0, gt=0)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
-    log_format: Literal["json", "text"] = Field("text")
+    log_level: LogLevel = Field("INFO")
+    log_format: LogFormat = Field("text")
     trusted_proxies: CommaList = Field(())
     allowed_hosts: CommaList = Field(())
     header_timeout_seconds: float = Field(10.0, gt=0)
@@ -142,43 +153,6 @@ class Settings(BaseSettings):
     max_buffered_bytes: int = Field(4 * 1024 * 1024, gt=0)
     backpressure_timeout_seconds: float = Field(30.0, gt=0)
     drain_seconds: float = Field(25.0, ge=0)
-
-    @field_validator(
-        "allowed_client_events",
-        "client_session_fields",
-        "client_response_fields",
-        "client_item_roles",
-        "auth_tokens",
-        "allowed_origins",
-        "trusted_proxies",
-        "allowed_hosts",
-        mode="before",
-    )
-    @classmethod
-    def _comma_list(cls, value: Any) -> Any:
-        return _split_commas(value)
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
-
-    @field_validator("log_format", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
-
-    @field_validator("session", mode="before")
-    @classmethod
-    def _session_json(cls, value: Any) -> Any:
-        if isinstance(value, str | bytes):
-            try:
-                value = orjson.loads(value)
-            except orjson.JSONDecodeError as exc:
-                raise ValueError(f"RELAY_SESSION is not valid JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise ValueError("RELAY_SESSION must be a JSON object")
-        return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -196,7 +170,7 @@ class Settings(BaseSettings):
                     "RELAY_AUTH_TOKENS=web:<random token>. Use RELAY_AUTH=jwt for signed tokens, "
                     "or RELAY_AUTH=none for a local demo only"
                 )
-            self.token_identities()  # validates the pairs
+            parse_token_pairs(self.auth_tokens)  # refuses malformed pairs and short tokens
         elif self.auth == "jwt":
             missing = [
                 name
@@ -232,24 +206,6 @@ class Settings(BaseSettings):
                     f"RELAY_ALLOWED_ORIGINS entries must be exact origins like "
                     f"https://app.example.com, or *: got {origin!r}"
                 )
-
-    def token_identities(self) -> dict[str, str]:
-        """`RELAY_AUTH_TOKENS` as {token: identity}."""
-        result: dict[str, str] = {}
-        for pair in self.auth_tokens:
-            identity, sep, token = pair.partition(":")
-            identity, token = identity.strip(), token.strip()
-            if not sep or not identity:
-                raise ValueError("RELAY_AUTH_TOKENS entries must be identity:token")
-            if len(token) < _MIN_TOKEN_LENGTH:
-                raise ValueError(
-                    f"RELAY_AUTH_TOKENS: the token for {identity!r} is shorter than "
-                    f"{_MIN_TOKEN_LENGTH} characters"
-                )
-            if token in result:
-                raise ValueError("RELAY_AUTH_TOKENS: two identities share one token")
-            result[token] = identity
-        return result
 
     def _check_upstream(self) -> None:
         if self.upstream == "azure":
@@ -331,40 +287,6 @@ class Settings(BaseSettings):
             return self.client_session_fields
         return self.dialect.default_client_session_fields
 
-    def public_summary(self) -> dict[str, Any]:
-        """The effective configuration for the startup log: secrets masked,
-        instructions only as their length and a hash, the session as its keys."""
-        summary: dict[str, Any] = {}
-        for name, info in type(self).model_fields.items():
-            value = getattr(self, name)
-            if name in ("instructions", "session", "auth_tokens"):
-                continue
-            if not info.repr:
-                value = "***" if value else None
-            elif isinstance(value, Path):
-                value = str(value)
-            summary[name] = value
-        instructions = self.load_instructions()
-        summary["instructions"] = (
-            None
-            if instructions is None
-            else {
-                "length": len(instructions),
-                "sha256": hashlib.sha256(instructions.encode()).hexdigest()[:16],
-            }
-        )
-        summary["session_fields"] = sorted(self.session)
-        summary["auth_identities"] = sorted(set(self.token_identities().values()))
-        summary["dialect"] = self.dialect.name
-        summary["shutdown_budget_seconds"] = self.shutdown_budget_seconds
-        return summary
-
-    def load_instructions(self) -> str | None:
-        """The enforced instructions, read from the file when one is configured."""
-        if self.instructions_file is not None:
-            return self.instructions_file.read_text(encoding="utf-8")
-        return self.instructions
-
 
 def env_names(field_name: str) -> tuple[str, ...]:
     """The environment variable names that set a `Settings` field, canonical first."""
@@ -374,15 +296,3 @@ def env_names(field_name: str) -> tuple[str, ...]:
     if isinstance(alias, str):
         return (alias,)
     return (f"RELAY_{field_name.upper()}",)
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem, naming the env var rather than the Python field."""
-    lines = []
-    for error in exc.errors():
-        loc = ".".join(str(part) for part in error["loc"])
-        if loc in Settings.model_fields:
-            loc = env_names(loc)[0]
-        message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{loc}: {message}" if loc else message)
-    return "invalid configuration:\n  " + "\n  ".join(lines)

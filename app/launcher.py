@@ -23,17 +23,12 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from app.config import (
-    CLOSE_AFTER_DRAIN_SECONDS,
-    SERVER_SHUTDOWN_SECONDS,
-    Settings,
-    describe_validation_error,
-)
+from app.config import CLOSE_AFTER_DRAIN_SECONDS, SERVER_SHUTDOWN_SECONDS, Settings, env_names
 from app.logs import logging_config
 from app.main import create_app
 from app.protocols import http_protocol, ws_protocol
 
-__all__ = ["RelayServer", "bind_sockets", "build_server", "main"]
+__all__ = ["RelayServer", "bind_sockets", "build_server", "describe_validation_error", "main"]
 
 logger = logging.getLogger("app.launcher")
 
@@ -124,6 +119,18 @@ def bind_sockets(settings: Settings, config: uvicorn.Config) -> list[socket.sock
         metrics.set_inheritable(True)
         sockets.append(metrics)
     return sockets
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, naming the env var rather than the Python field."""
+    lines = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"])
+        if loc in Settings.model_fields:
+            loc = env_names(loc)[0]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{loc}: {message}" if loc else message)
+    return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
 def main() -> int:

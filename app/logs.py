@@ -1,16 +1,24 @@
-"""Logging configuration for the relay and uvicorn's own loggers, all to stdout."""
+"""Logging: the configuration for the relay's and uvicorn's loggers (all to stdout), the
+credential filter, and the startup summary of the settings."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 import orjson
 from websockets.frames import Frame
+
+from app.auth.tokens import parse_token_pairs
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 __all__ = [
     "JsonFormatter",
@@ -19,6 +27,7 @@ __all__ = [
     "TextFormatter",
     "logging_config",
     "redact",
+    "settings_summary",
 ]
 
 _SPURIOUS_DENIAL = "ASGI callable returned without completing handshake."
@@ -165,3 +174,37 @@ def logging_config(level: str, log_format: str = "text") -> dict[str, Any]:
             "azure": {"level": "WARNING", "handlers": [], "propagate": True},
         },
     }
+
+
+_NOT_SHOWN = frozenset({"instructions", "session", "auth_tokens"})
+
+
+def settings_summary(settings: Settings, instructions: str | None) -> dict[str, Any]:
+    """The effective configuration for the startup log line.
+
+    Secrets are masked as `***`; the instructions appear only as their length
+    and a hash, the session as its keys, the tokens as their identities.
+    """
+    summary: dict[str, Any] = {}
+    for name, info in type(settings).model_fields.items():
+        if name in _NOT_SHOWN:
+            continue
+        value = getattr(settings, name)
+        if not info.repr:
+            value = "***" if value else None
+        elif isinstance(value, Path):
+            value = str(value)
+        summary[name] = value
+    summary["instructions"] = (
+        None
+        if instructions is None
+        else {
+            "length": len(instructions),
+            "sha256": hashlib.sha256(instructions.encode()).hexdigest()[:16],
+        }
+    )
+    summary["session_fields"] = sorted(settings.session)
+    summary["auth_identities"] = sorted(set(parse_token_pairs(settings.auth_tokens).values()))
+    summary["dialect"] = settings.dialect.name
+    summary["shutdown_budget_seconds"] = settings.shutdown_budget_seconds
+    return summary

@@ -17,6 +17,7 @@ from azure.identity.aio import DefaultAzureCredential
 from app.auth import Authenticator, JwtVerifier, NoAuth, build_authenticator
 from app.config import Settings
 from app.lifecycle import Lifecycle
+from app.logs import settings_summary
 from app.metrics import RelayMetrics
 from app.policy import ClientPolicy, enforced_session, enforced_update, make_rules
 from app.relay import SessionLimits, SessionStats
@@ -31,7 +32,7 @@ from app.upstream import (
     build_target,
 )
 
-__all__ = ["Runtime", "open_runtime"]
+__all__ = ["Runtime", "build_policy", "open_runtime", "read_instructions"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +57,17 @@ class Runtime:
     enforced_refusals_in_a_row: int = 0
 
 
-def build_policy(settings: Settings) -> tuple[ClientPolicy, str]:
+def read_instructions(settings: Settings) -> str | None:
+    """The enforced instructions, read from RELAY_INSTRUCTIONS_FILE when one is set (once, at
+    startup)."""
+    if settings.instructions_file is not None:
+        return settings.instructions_file.read_text(encoding="utf-8")
+    return settings.instructions
+
+
+def build_policy(settings: Settings, instructions: str | None) -> tuple[ClientPolicy, str]:
     """The client policy and the enforced `session.update` text."""
     dialect = settings.dialect
-    instructions = settings.load_instructions()
     rules = make_rules(
         dialect,
         allowed_events=settings.allowed_client_events,
@@ -112,7 +120,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 "CLIENT AUTHENTICATION IS DISABLED (RELAY_AUTH=none): anyone who can reach "
                 "this relay gets a metered upstream session. Use only for a local demo."
             )
-        policy, update = build_policy(settings)
+        instructions = read_instructions(settings)
+        policy, update = build_policy(settings, instructions)
         lifecycle = Lifecycle()
         metrics = RelayMetrics(lambda: _live_stats(lifecycle))
         metrics.per_identity = settings.auth == "token"
@@ -131,7 +140,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         )
         await dialer.start()
         stack.push_async_callback(dialer.aclose)
-        logger.info("relay configuration", extra={"fields": settings.public_summary()})
+        summary = settings_summary(settings, instructions)
+        logger.info("relay configuration", extra={"fields": summary})
         yield Runtime(
             settings=settings,
             target=target,

@@ -8,14 +8,16 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from app.auth.tokens import parse_token_pairs
 from app.config import (
     DEFAULT_CLIENT_EVENTS,
     DEFAULT_RESPONSE_FIELDS,
     Settings,
-    describe_validation_error,
 )
+from app.launcher import describe_validation_error
 from app.net import is_loopback_host
 from app.policy import GA, PREVIEW, Dialect
+from app.runtime import read_instructions
 
 _PREFIXES = ("RELAY_", "AZURE_", "OPENAI_")
 
@@ -55,7 +57,7 @@ def test_defaults_select_ga_and_the_default_policy(env: pytest.MonkeyPatch) -> N
     assert settings.client_session_fields is None
     assert settings.effective_client_session_fields == GA.default_client_session_fields
     assert settings.session == {}
-    assert settings.load_instructions() is None
+    assert read_instructions(settings) is None
     assert settings.deployment == "gpt-realtime"
     assert settings.port == 8000
 
@@ -455,13 +457,13 @@ def test_instructions_file_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> N
     env.setenv("RELAY_INSTRUCTIONS_FILE", str(path))
     settings = Settings()
     assert settings.instructions_file == path
-    assert settings.load_instructions() == "Réponds en français.\n"
+    assert read_instructions(settings) == "Réponds en français.\n"
 
 
 def test_inline_instructions_are_returned(env: pytest.MonkeyPatch) -> None:
     """RELAY_INSTRUCTIONS is returned as the enforced instructions."""
     env.setenv("RELAY_INSTRUCTIONS", "Be brief.")
-    assert Settings().load_instructions() == "Be brief."
+    assert read_instructions(Settings()) == "Be brief."
 
 
 def test_missing_instructions_file_fails(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -616,7 +618,7 @@ def test_token_auth_is_the_default_and_needs_tokens(token_env: pytest.MonkeyPatc
 def test_auth_tokens_map_tokens_to_identities(token_env: pytest.MonkeyPatch) -> None:
     """RELAY_AUTH_TOKENS pairs become a token → identity mapping."""
     token_env.setenv("RELAY_AUTH_TOKENS", f"web:{TOKEN}, mobile : {'m' * 20}")
-    assert Settings().token_identities() == {TOKEN: "web", "m" * 20: "mobile"}
+    assert parse_token_pairs(Settings().auth_tokens) == {TOKEN: "web", "m" * 20: "mobile"}
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,14 @@ Authenticator (protocol)
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from app.auth.jwt import AuthError, JwtVerifier
-from app.auth.tokens import StaticTokens
-from app.config import Settings
+from app.auth.jwt import JwtVerifier
+from app.auth.tokens import StaticTokens, parse_token_pairs
+from app.errors import AuthError
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 __all__ = ["AuthError", "Authenticator", "NoAuth", "build_authenticator"]
 
@@ -30,7 +33,7 @@ class NoAuth:
 def build_authenticator(settings: Settings) -> Authenticator | NoAuth:
     """The authenticator for the configured mode (not yet started)."""
     if settings.auth == "token":
-        return StaticTokens(settings.token_identities())
+        return StaticTokens(parse_token_pairs(settings.auth_tokens))
     if settings.auth == "jwt":
         assert settings.jwt_issuer is not None
         assert settings.jwt_audience is not None

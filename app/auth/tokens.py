@@ -4,11 +4,36 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from app.auth.jwt import AuthError
+from app.errors import AuthError
 
-__all__ = ["StaticTokens"]
+__all__ = ["MIN_TOKEN_LENGTH", "StaticTokens", "parse_token_pairs"]
+
+MIN_TOKEN_LENGTH = 16
+
+
+def parse_token_pairs(pairs: Iterable[str]) -> dict[str, str]:
+    """`RELAY_AUTH_TOKENS` entries (`identity:token`) as {token: identity}.
+
+    Raises ValueError, naming the identity, for a malformed pair, a token
+    shorter than `MIN_TOKEN_LENGTH`, or a token shared by two identities.
+    """
+    result: dict[str, str] = {}
+    for pair in pairs:
+        identity, sep, token = pair.partition(":")
+        identity, token = identity.strip(), token.strip()
+        if not sep or not identity:
+            raise ValueError("RELAY_AUTH_TOKENS entries must be identity:token")
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"RELAY_AUTH_TOKENS: the token for {identity!r} is shorter than "
+                f"{MIN_TOKEN_LENGTH} characters"
+            )
+        if token in result:
+            raise ValueError("RELAY_AUTH_TOKENS: two identities share one token")
+        result[token] = identity
+    return result
 
 
 def _digest(value: str) -> bytes:

@@ -10,7 +10,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["GA", "PREVIEW", "Dialect", "dialect_for_version"]
+__all__ = [
+    "DEFAULT_CLIENT_EVENTS",
+    "DEFAULT_RESPONSE_FIELDS",
+    "GA",
+    "PREVIEW",
+    "Dialect",
+    "dialect_for_version",
+]
+
+# What clients may do unless the operator says otherwise (both dialects).
+DEFAULT_CLIENT_EVENTS = (
+    "session.update",
+    "input_audio_buffer.append",
+    "input_audio_buffer.commit",
+    "input_audio_buffer.clear",
+    "conversation.item.create",
+    "conversation.item.truncate",
+    "conversation.item.delete",
+    "response.create",
+    "response.cancel",
+)
+DEFAULT_RESPONSE_FIELDS = ("conversation", "metadata", "input", "output_modalities", "modalities")
 
 _COMMON_CLIENT_EVENTS = frozenset(
     {
