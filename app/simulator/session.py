@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import orjson
 
-from app.simulator import conversation_ops
+from app.simulator import conversation_ops as ops
 from app.simulator.audio import b64decode, duration_ms
 from app.simulator.dialect import (
-    NAMES,
     Dialect,
     default_session,
     input_transcription,
@@ -25,7 +25,7 @@ from app.simulator.dialect import (
 )
 from app.simulator.events import Event, error_event, new_id, server_event
 from app.simulator.items import Conversation, StoredItem, UserInput, user_input_of
-from app.simulator.response import ResponseRun, item_events, transcription_usage
+from app.simulator.response import ResponseRun, transcription_usage
 from app.simulator.session_config import check_update, deep_merge
 from app.simulator.vad import EnergyVad
 
@@ -52,10 +52,10 @@ class RealtimeSession:
             "input_audio_buffer.append": self._buffer_append,
             "input_audio_buffer.commit": self._buffer_commit,
             "input_audio_buffer.clear": self._buffer_clear,
-            "conversation.item.create": lambda e: conversation_ops.create(self, e),
-            "conversation.item.delete": lambda e: conversation_ops.delete(self, e),
-            "conversation.item.truncate": lambda e: conversation_ops.truncate(self, e),
-            "conversation.item.retrieve": lambda e: conversation_ops.retrieve(self, e),
+            "conversation.item.create": partial(ops.create, self.conversation, dialect),
+            "conversation.item.delete": partial(ops.delete, self.conversation),
+            "conversation.item.truncate": partial(ops.truncate, self.conversation),
+            "conversation.item.retrieve": partial(ops.retrieve, self.conversation),
             "response.create": self._response_create,
             "response.cancel": self._response_cancel,
         }
@@ -99,21 +99,11 @@ class RealtimeSession:
 
     def error(self, event: Event, code: str, param: str | None, message: str) -> Event:
         """An ``error`` event answering client `event` (its ``event_id`` is echoed)."""
-        return error_event(code, message, param=param, client_event_id=event.get("event_id"))
+        return ops.error(event, code, param, message)
 
     def emit_item(self, stored: StoredItem, previous_item_id: Any = None) -> list[Event]:
-        """Insert a complete item and return its announcement (plus GA ``item.done``).
-
-        Raises KeyError when `previous_item_id` names no item.
-        """
-        previous = self.conversation.insert(stored, previous_item_id)
-        events = item_events(self.dialect, stored.item, previous)
-        if NAMES[self.dialect].item_lifecycle:
-            item = stored.item
-            events.append(
-                server_event("conversation.item.done", previous_item_id=previous, item=item)
-            )
-        return events
+        """Insert a complete item and return its announcement (plus GA ``item.done``)."""
+        return ops.emit(self.conversation, self.dialect, stored, previous_item_id)
 
     # -- session ------------------------------------------------------------------------
 
