@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from pydantic import AliasChoices
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -91,28 +90,3 @@ async def client(
     """A plain `websockets` client connected to the relay."""
     async with connect(relay.ws_url(path), compression=None, open_timeout=5, **kwargs) as ws:
         yield ws
-
-
-async def recv_event(ws: ClientConnection, seconds: float = 5.0) -> dict[str, Any]:
-    """The next event from the relay, parsed."""
-    async with asyncio.timeout(seconds):
-        frame = await ws.recv()
-    event: dict[str, Any] = orjson.loads(frame)
-    return event
-
-
-async def recv_until(
-    ws: ClientConnection, event_type: str, seconds: float = 5.0
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Read events until one of `event_type`; returns it and everything read before it."""
-    seen: list[dict[str, Any]] = []
-    async with asyncio.timeout(seconds):
-        while True:
-            event = await recv_event(ws, seconds)
-            if event["type"] == event_type:
-                return event, seen
-            seen.append(event)
-
-
-async def send_event(ws: ClientConnection, event: dict[str, Any]) -> None:
-    await ws.send(orjson.dumps(event).decode())

@@ -14,9 +14,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.simulator import Simulator
 from app.upstream import EntraCredential
-from tests.e2e.harness import RunningRelay, make_settings, recv_until, running_relay, send_event
-from tests.e2e.test_entra import TokenEndpoint, token_endpoint  # noqa: F401 - fixture
-from tests.faults.fake_upstream import FakeConnection, FakeUpstream
+from tests.e2e.harness import RunningRelay, make_settings, running_relay
+from tests.support.events import recv_until, send_event
+from tests.support.fake_upstream import FakeConnection, FakeUpstream
+from tests.support.token_endpoint import TokenEndpoint
 
 FRAME_CHARS = 32 * 1024
 FRAMES = 2000  # 64 MiB offered downstream
@@ -97,7 +98,7 @@ async def test_client_vanishing_mid_response_cancels_it_and_closes_upstream() ->
 
 
 async def test_token_endpoint_failing_then_recovering_restores_service(
-    token_endpoint: TokenEndpoint,  # noqa: F811 - fixture
+    token_endpoint: TokenEndpoint,
 ) -> None:
     """While no token exists sessions get 503; once the endpoint recovers they open again."""
     token_endpoint.failing = True

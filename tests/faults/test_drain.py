@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.simulator import Simulator
-from tests.faults.relay_process import relay_process
+from tests.support.relay_process import relay_process
 
 SESSIONS = 20
 DRAIN_SECONDS = 1.0

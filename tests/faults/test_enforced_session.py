@@ -8,10 +8,10 @@ import logging
 import aiohttp
 from websockets.asyncio.client import connect
 
-from tests.e2e.harness import recv_until, send_event
-from tests.faults.fake_upstream import FakeConnection, FakeUpstream
 from tests.faults.test_upstream_faults import _refusal, relay_for
-from tests.observability.conftest import captured_logs
+from tests.support.events import recv_until, send_event
+from tests.support.fake_upstream import FakeConnection, FakeUpstream
+from tests.support.logs import captured_logs
 
 
 async def refuse_voice(conn: FakeConnection) -> None:

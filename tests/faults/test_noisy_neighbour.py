@@ -9,8 +9,9 @@ import time
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.simulator import Simulator
-from tests.e2e.conftest import relay_settings
-from tests.e2e.harness import RunningRelay, make_settings, recv_until, running_relay
+from tests.e2e.harness import RunningRelay, make_settings, running_relay
+from tests.support.events import recv_until
+from tests.support.settings import relay_settings
 
 # Just under the 1 MiB frame limit: about 333k empty objects, the costliest shape to parse.
 WORST = '{"type":"response.cancel","x":[' + ",".join(["{}"] * 333_000) + "]}"

@@ -19,9 +19,9 @@ from pathlib import Path
 import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import ServerConnection, serve
 
-from tests.faults.relay_process import relay_process
+from tests.support.fake_upstream import FakeConnection, FakeUpstream
+from tests.support.relay_process import relay_process
 
 SESSIONS = int(os.environ.get("SOAK_SESSIONS", "200"))
 SECONDS = float(os.environ.get("SOAK_SECONDS", "30"))
@@ -43,15 +43,13 @@ def delta_audio(session: int, sequence: int) -> str:
 
 @dataclass
 class Upstream:
-    """Checks every append in order; streams numbered deltas to each session."""
+    """The fake upstream's script: checks every append in order, streams numbered deltas."""
 
     errors: list[str] = field(default_factory=list)
-    closed: int = 0
     events: int = 0
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def handle(self, ws: ServerConnection) -> None:
-        await ws.send('{"type":"session.created","session":{"instructions":"","tools":[]}}')
+    async def script(self, conn: FakeConnection) -> None:
+        ws = conn.ws  # read raw: the fake's own record of 300k appends would cost gigabytes
         session: int | None = None
         expected = 0
         sent = 0
@@ -77,9 +75,6 @@ class Upstream:
             async for frame in ws:
                 self.events += 1
                 event = orjson.loads(frame)
-                if event["type"] == "session.update":  # the enforced session, confirmed
-                    await ws.send('{"type":"session.updated","session":{}}')
-                    continue
                 if event["type"] != "input_audio_buffer.append":
                     if event["type"] == "input_audio_buffer.commit" and streamer is not None:
                         stop.set()
@@ -110,9 +105,6 @@ class Upstream:
             if streamer is not None:
                 streamer.cancel()
                 await asyncio.gather(streamer, return_exceptions=True)
-            async with self.changed:
-                self.closed += 1
-                self.changed.notify_all()
 
 
 @dataclass
@@ -171,29 +163,23 @@ WARM_UP_SECONDS = 2.0
 async def test_soak_200_sessions_lose_nothing_and_leak_nothing(tmp_path: Path) -> None:
     """Every append and delta arrives exactly once, in order, byte-exact; RSS returns to baseline."""
     upstream = Upstream()
-    server = await serve(upstream.handle, "127.0.0.1", 0, compression=None, max_size=None)
-    port = server.sockets[0].getsockname()[1]
-    try:
+    async with FakeUpstream(upstream.script) as fake:
         async with relay_process(
             tmp_path,
             RELAY_UPSTREAM="simulator",
-            AZURE_OPENAI_ENDPOINT=f"http://127.0.0.1:{port}",
+            AZURE_OPENAI_ENDPOINT=fake.url,
             RELAY_MAX_SESSIONS=str(SESSIONS * 2),
         ) as relay:
             started = relay.rss_kib()
-            warm_up = await _round(
-                relay.port, WARM_UP_SECONDS
-            )  # first-use allocations aren't leaks
-            await _wait_closed(upstream, SESSIONS)
+            # A warm-up round first: first-use allocations are not leaks.
+            warm_up = await _round(relay.port, WARM_UP_SECONDS)
+            await _wait_closed(fake, SESSIONS)
             baseline = relay.rss_kib()
             sampler = asyncio.create_task(_sample(relay.rss_kib))
             clients = await _round(relay.port, SECONDS)
             peak = await _stop(sampler)
-            await _wait_closed(upstream, SESSIONS * 2)
+            await _wait_closed(fake, SESSIONS * 2)
             after = relay.rss_kib()
-    finally:
-        server.close()
-        await server.wait_closed()
     appends = sum(c.sent for c in clients)
     # What this machine's load generator could send, measured in the warm-up: the test is
     # about loss and memory, so its pace is judged against the machine, not the clock.
@@ -240,6 +226,5 @@ async def _stop(task: asyncio.Task[int]) -> int:
     return await task
 
 
-async def _wait_closed(upstream: Upstream, count: int) -> None:
-    async with asyncio.timeout(60), upstream.changed:
-        await upstream.changed.wait_for(lambda: upstream.closed >= count)
+async def _wait_closed(fake: FakeUpstream, count: int) -> None:
+    await fake.wait_for(lambda: len(fake.close_codes) >= count, seconds=60)

@@ -10,7 +10,7 @@ import socket
 import time
 from pathlib import Path
 
-from tests.faults.relay_process import RelayProcess, relay_process
+from tests.support.relay_process import RelayProcess, relay_process
 
 FLOOD_SECONDS = 2.0
 FLOOD_BYTES = 64 * 1024 * 1024  # at most this much is offered per session

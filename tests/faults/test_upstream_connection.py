@@ -17,7 +17,7 @@ from app.upstream import (
     UpstreamOptions,
     build_target,
 )
-from tests.faults.fake_upstream import FakeConnection, FakeUpstream
+from tests.support.fake_upstream import FakeConnection, FakeUpstream
 
 
 @contextlib.asynccontextmanager

@@ -15,15 +15,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.e2e.harness import (
-    RunningRelay,
-    make_settings,
-    recv_event,
-    recv_until,
-    running_relay,
-    send_event,
-)
-from tests.faults.fake_upstream import FakeConnection, FakeUpstream, Refuse
+from tests.e2e.harness import RunningRelay, make_settings, running_relay
+from tests.support.events import recv_event, recv_until, send_event
+from tests.support.fake_upstream import FakeConnection, FakeUpstream, Refuse
 
 
 @contextlib.asynccontextmanager

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from app.simulator import Simulator
-from tests.e2e.harness import client, make_settings, recv_until, running_relay
-from tests.observability.conftest import captured_logs, relay_values
+from tests.e2e.harness import client, make_settings, running_relay
+from tests.observability.values import relay_values
+from tests.support.events import recv_until
+from tests.support.logs import captured_logs
 
 FORWARDED_FOR = "203.0.113.9"
 

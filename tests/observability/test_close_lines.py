@@ -8,19 +8,14 @@ import time
 from typing import Any
 
 import jwt
-from websockets.asyncio.server import ServerConnection
 
 from app.simulator import Simulator
-from tests.e2e.harness import client, make_settings, recv_until, running_relay, send_event
-from tests.observability.conftest import (
-    ScriptedUpstream,
-    captured_logs,
-    delta,
-    relay_values,
-    sample,
-    scrape,
-    send_json,
-)
+from tests.e2e.harness import client, make_settings, running_relay
+from tests.observability.values import relay_values
+from tests.support.events import recv_until, send_event
+from tests.support.fake_upstream import FakeConnection, FakeUpstream
+from tests.support.logs import captured_logs
+from tests.support.metrics import delta, sample, scrape
 
 JWT_SECRET = "an-hs256-secret-for-observability-0123456789"
 ISSUER = "https://issuer.example.com"
@@ -97,14 +92,14 @@ async def test_relay_close_notice_is_not_counted_as_a_refused_client_event(
 async def test_usage_grace_is_bounded_when_the_upstream_never_answers_the_cancel() -> None:
     """If response.done never comes, the relay still closes the upstream with 1000 after the grace."""
 
-    async def on_event(ws: ServerConnection, event: dict[str, Any]) -> None:
+    async def on_event(conn: FakeConnection, event: dict[str, Any]) -> None:
         if event["type"] == "response.create":
-            await send_json(
-                ws, {"type": "response.created", "response": {"id": "r", "status": "in_progress"}}
+            await conn.send(
+                {"type": "response.created", "response": {"id": "r", "status": "in_progress"}}
             )
-            await send_json(ws, {"type": "response.output_text.delta", "delta": "hi "})
+            await conn.send({"type": "response.output_text.delta", "delta": "hi "})
 
-    async with ScriptedUpstream(on_event) as upstream:
+    async with FakeUpstream.answering(on_event) as upstream:
         settings = make_settings(upstream="simulator", azure_endpoint=upstream.url, auth="none")
         async with running_relay(settings) as relay:
             runtime = relay.runtime

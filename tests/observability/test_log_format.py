@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import connect
 
-from tests.e2e.harness import recv_until
-from tests.observability.conftest import relay_process
+from tests.support.events import recv_until
+from tests.support.relay_process import relay_process
 
 API_KEY = "azure-api-key-secret-obs-271828"
 TOKEN = "alice-token-json-obs-1618033"
@@ -31,12 +31,12 @@ async def test_json_format_writes_one_object_per_line_and_masks_the_configuratio
         "RELAY_AUTH_TOKENS": f"alice:{TOKEN}",
         "RELAY_METRICS_TOKEN": METRICS_TOKEN,
     }
-    async with relay_process(env, tmp_path) as relay:
+    async with relay_process(tmp_path, **env) as relay:
         url = f"ws://127.0.0.1:{relay.port}/realtime"
         headers = {"Authorization": f"Bearer {TOKEN}"}
         async with connect(url, additional_headers=headers, compression=None) as ws:
             await recv_until(ws, "session.updated")
-        await relay.read_until('"session closed"')
+        await relay.wait_for_line('"session closed"')
         await relay.stop()
     lines = [line for line in relay.lines if line.strip()]
     records: list[dict[str, Any]] = []

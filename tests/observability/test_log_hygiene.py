@@ -15,24 +15,10 @@ from websockets.typing import Subprotocol
 
 from app.logs import JsonFormatter, TextFormatter
 from app.simulator import Simulator
-from tests.e2e.harness import (
-    RunningRelay,
-    client,
-    make_settings,
-    recv_event,
-    recv_until,
-    running_relay,
-    send_event,
-)
-from tests.observability.conftest import (
-    ALICE,
-    BOB,
-    SIM_KEY,
-    LogCapture,
-    captured_logs,
-    fields_of,
-    relay_values,
-)
+from tests.e2e.harness import RunningRelay, client, make_settings, running_relay
+from tests.observability.values import ALICE, BOB, SIM_KEY, relay_values
+from tests.support.events import recv_event, recv_until, send_event, user_text
+from tests.support.logs import LogCapture, captured_logs, fields_of
 
 CAROL = "carol-token-obs-5566778899"
 WRONG = "wrong-token-obs-0000111122"
@@ -44,17 +30,6 @@ INSTRUCTIONS = f"You are a careful assistant; this stays secret: {INSTRUCTIONS_M
 AUDIO = random.Random(5).randbytes(9_600)  # 200 ms of pcm16 at 24 kHz
 CHUNK_BYTES = 960
 AUDIO_TAIL = 16  # base64 characters of a chunk's end that identify it
-
-
-def user_text(text: str) -> dict[str, Any]:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
 
 
 def audio_chunks() -> list[str]:

@@ -6,31 +6,16 @@ import asyncio
 from typing import Any
 
 import pytest
-from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import InvalidStatus
 
 from app.metrics import OUTCOMES
 from app.simulator import Simulator
-from tests.e2e.harness import (
-    RunningRelay,
-    client,
-    make_settings,
-    recv_until,
-    running_relay,
-    send_event,
-)
-from tests.observability.conftest import (
-    ALICE,
-    BOB,
-    ORIGIN,
-    Samples,
-    ScriptedUpstream,
-    captured_logs,
-    delta,
-    relay_values,
-    scrape,
-    send_json,
-)
+from tests.e2e.harness import RunningRelay, client, make_settings, running_relay
+from tests.observability.values import ALICE, BOB, ORIGIN, relay_values
+from tests.support.events import recv_until, send_event
+from tests.support.fake_upstream import FakeConnection, FakeUpstream
+from tests.support.logs import captured_logs
+from tests.support.metrics import Samples, delta, scrape
 
 
 async def refused_status(relay: RunningRelay, headers: dict[str, str]) -> int:
@@ -113,12 +98,12 @@ async def test_upstream_connect_failure_is_counted_and_logged_as_a_warning(
 async def test_unknown_event_types_are_counted_as_other() -> None:
     """An upstream event of an unknown type is relayed and counted under `type="other"`."""
 
-    async def on_event(ws: ServerConnection, event: dict[str, Any]) -> None:
+    async def on_event(conn: FakeConnection, event: dict[str, Any]) -> None:
         if event["type"] == "input_audio_buffer.clear":
-            await send_json(ws, {"type": "vendor.custom_event", "x": 1})
-            await send_json(ws, {"type": "input_audio_buffer.cleared"})
+            await conn.send({"type": "vendor.custom_event", "x": 1})
+            await conn.send({"type": "input_audio_buffer.cleared"})
 
-    async with ScriptedUpstream(on_event) as upstream:
+    async with FakeUpstream.answering(on_event) as upstream:
         settings = make_settings(upstream="simulator", azure_endpoint=upstream.url, auth="none")
         async with running_relay(settings) as relay:
             with captured_logs() as logs:
@@ -128,8 +113,12 @@ async def test_unknown_event_types_are_counted_as_other() -> None:
                     cleared, seen = await recv_until(ws, "input_audio_buffer.cleared")
                 await logs.session_line("session closed")
                 after = await scrape(relay.http_url)
-    # The confirmation of the enforced session comes first, then the unknown event.
-    assert [event["type"] for event in seen] == ["session.updated", "vendor.custom_event"]
+    # The greeting and the confirmation of the enforced session come first.
+    assert [event["type"] for event in seen] == [
+        "session.created",
+        "session.updated",
+        "vendor.custom_event",
+    ]
     down = "upstream_to_client"
     assert delta(before, after, "relay_events_total", direction=down, type="other") == 1
     assert delta(before, after, "relay_events_total", direction=down, type=cleared["type"]) == 1

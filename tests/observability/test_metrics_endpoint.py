@@ -8,7 +8,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.simulator import Simulator
 from tests.e2e.harness import make_settings, running_relay
-from tests.observability.conftest import free_port, get, relay_process, relay_values
+from tests.observability.values import relay_values
+from tests.support.metrics import get
+from tests.support.net import free_port
+from tests.support.relay_process import relay_process
 
 METRICS_TOKEN = "metrics-token-obs-31415926"
 FAMILIES = {
@@ -63,7 +66,7 @@ async def test_metrics_port_serves_metrics_and_the_public_port_answers_404(
         "RELAY_METRICS_TOKEN": METRICS_TOKEN,
     }
     auth = {"Authorization": f"Bearer {METRICS_TOKEN}"}
-    async with relay_process(env, tmp_path) as relay:
+    async with relay_process(tmp_path, **env) as relay:
         public, _ = await get(f"{relay.http_url}/metrics", auth)
         healthy, _ = await get(f"{relay.http_url}/healthz")
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"

@@ -4,35 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from app.simulator import Simulator
-from tests.e2e.harness import client, make_settings, recv_until, running_relay, send_event
-from tests.observability.conftest import (
-    ALICE,
-    BOB,
-    ORIGIN,
-    captured_logs,
-    delta,
-    fields_of,
-    relay_values,
-    sample,
-    scrape,
-    usage_split,
-)
+from tests.e2e.harness import client, make_settings, running_relay
+from tests.observability.values import ALICE, BOB, ORIGIN, relay_values
+from tests.support.events import recv_until, send_event, user_text
+from tests.support.logs import captured_logs, fields_of
+from tests.support.metrics import delta, sample, scrape, usage_split
 
 USER_TEXT = "hello there friend"
-
-
-def user_text(text: str) -> dict[str, Any]:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
 
 
 async def test_full_session_is_described_by_two_log_lines_and_metric_deltas(

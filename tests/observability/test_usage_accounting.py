@@ -5,19 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from websockets.asyncio.server import ServerConnection
 
 from app.relay import SessionStats
-from tests.e2e.harness import client, make_settings, recv_until, running_relay, send_event
-from tests.observability.conftest import (
-    ScriptedUpstream,
-    captured_logs,
-    delta,
-    scrape,
-    send_json,
-    usage_block,
-    usage_split,
-)
+from tests.e2e.harness import client, make_settings, running_relay
+from tests.support.events import recv_until, send_event
+from tests.support.fake_upstream import FakeConnection, FakeUpstream
+from tests.support.logs import captured_logs
+from tests.support.metrics import delta, scrape, usage_block, usage_split
 
 USAGE = usage_block(input_text=7, input_audio=11, input_cached=3, output_text=13, output_audio=17)
 SPLIT = usage_split(USAGE)
@@ -47,27 +41,26 @@ def test_repeated_response_done_is_counted_once() -> None:
     assert stats.usage == {kind: 2 * count for kind, count in SPLIT.items()}
 
 
-def relay_settings_for(upstream: ScriptedUpstream) -> dict[str, Any]:
+def relay_settings_for(upstream: FakeUpstream) -> dict[str, Any]:
     return {"upstream": "simulator", "azure_endpoint": upstream.url, "auth": "none"}
 
 
 async def test_duplicate_response_done_from_upstream_counts_tokens_once() -> None:
     """A response.done repeated by the upstream reaches the client twice but is counted once."""
 
-    async def on_event(ws: ServerConnection, event: dict[str, Any]) -> None:
+    async def on_event(conn: FakeConnection, event: dict[str, Any]) -> None:
         if event["type"] == "response.create":
-            await send_json(
-                ws,
+            await conn.send(
                 {
                     "type": "response.created",
                     "response": {"id": "resp_dup", "status": "in_progress"},
                 },
             )
-            await ws.send(response_done("resp_dup", USAGE))
-            await ws.send(response_done("resp_dup", USAGE))
+            await conn.ws.send(response_done("resp_dup", USAGE))
+            await conn.ws.send(response_done("resp_dup", USAGE))
 
     async with (
-        ScriptedUpstream(on_event) as upstream,
+        FakeUpstream.answering(on_event) as upstream,
         running_relay(make_settings(**relay_settings_for(upstream))) as relay,
     ):
         with captured_logs() as logs:
@@ -97,18 +90,16 @@ async def test_duplicate_response_done_from_upstream_counts_tokens_once() -> Non
 async def test_client_leaving_mid_response_cancels_it_and_still_counts_its_usage() -> None:
     """The relay sends response.cancel, waits for the cancelled response.done, then closes 1000."""
 
-    async def on_event(ws: ServerConnection, event: dict[str, Any]) -> None:
+    async def on_event(conn: FakeConnection, event: dict[str, Any]) -> None:
         if event["type"] == "response.create":
-            await send_json(
-                ws,
+            await conn.send(
                 {
                     "type": "response.created",
                     "response": {"id": "resp_gone", "status": "in_progress"},
                 },
             )
             for word in ("one ", "two ", "three "):
-                await send_json(
-                    ws,
+                await conn.send(
                     {
                         "type": "response.output_text.delta",
                         "response_id": "resp_gone",
@@ -116,10 +107,10 @@ async def test_client_leaving_mid_response_cancels_it_and_still_counts_its_usage
                     },
                 )
         elif event["type"] == "response.cancel":
-            await ws.send(response_done("resp_gone", CANCELLED_USAGE, status="cancelled"))
+            await conn.ws.send(response_done("resp_gone", CANCELLED_USAGE, status="cancelled"))
 
     async with (
-        ScriptedUpstream(on_event) as upstream,
+        FakeUpstream.answering(on_event) as upstream,
         running_relay(make_settings(**relay_settings_for(upstream))) as relay,
     ):
         with captured_logs() as logs:
@@ -194,12 +185,12 @@ def test_transcription_usage_with_input_details_counts_its_output_tokens() -> No
 async def test_transcription_usage_from_upstream_reaches_close_line_and_metrics() -> None:
     """Input-audio transcription usage is counted in the close line and `relay_tokens_total`."""
 
-    async def on_event(ws: ServerConnection, event: dict[str, Any]) -> None:
+    async def on_event(conn: FakeConnection, event: dict[str, Any]) -> None:
         if event["type"] == "input_audio_buffer.commit":
-            await ws.send(transcription_completed(TRANSCRIPTION_USAGE))
+            await conn.ws.send(transcription_completed(TRANSCRIPTION_USAGE))
 
     async with (
-        ScriptedUpstream(on_event) as upstream,
+        FakeUpstream.answering(on_event) as upstream,
         running_relay(make_settings(**relay_settings_for(upstream))) as relay,
     ):
         with captured_logs() as logs:

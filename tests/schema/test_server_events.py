@@ -24,11 +24,12 @@ from app.config import DEFAULT_CLIENT_EVENTS
 from app.simulator import Simulator
 from app.simulator.audio import b64encode, silence, tone
 from app.simulator.dialect import Dialect
-from tests.e2e.conftest import relay_settings
 from tests.e2e.harness import make_settings, running_relay
 from tests.schema.preview_schema import preview_problems
 from tests.simulator.helpers import ws_url
+from tests.support.events import recv_until, user_text
 from tests.support.sdk_venv import sdk_venv_python
+from tests.support.settings import relay_settings
 
 VALIDATOR = Path(__file__).with_name("validate_ga.py")
 Event = dict[str, Any]
@@ -50,27 +51,13 @@ class Recorder:
         await self.ws.send(event if isinstance(event, str) else orjson.dumps(event).decode())
 
     async def until(self, event_type: str) -> Event:
-        async with asyncio.timeout(10):
-            while True:
-                event: Event = orjson.loads(await self.ws.recv())
-                self.events.append(event)
-                if event["type"] == event_type:
-                    return event
+        event, seen = await recv_until(self.ws, event_type, 10)
+        self.events += [*seen, event]
+        return event
 
 
 def _session(dialect: Dialect, **fields: Any) -> Event:
     return {"type": "realtime", **fields} if dialect == "ga" else fields
-
-
-def _user_text(text: str) -> Event:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
 
 
 async def drive(client: Recorder, dialect: Dialect) -> None:
@@ -86,7 +73,7 @@ async def drive(client: Recorder, dialect: Dialect) -> None:
     await client.send({"type": "session.update", "session": _session(dialect, **settings)})
     await client.until("session.updated")
     # A text turn answered with audio and its transcript.
-    await client.send(_user_text("hello there"))
+    await client.send(user_text("hello there"))
     await client.until("conversation.item.created")
     await client.send({"type": "response.create"})
     done = await client.until("response.done")

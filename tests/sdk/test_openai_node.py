@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from app.simulator import Simulator
-from tests.sdk.conftest import NODE_DIR, RelayFactory, run_client, user_texts
+from tests.sdk.support import NODE_DIR, RelayFactory, run_client, user_texts
 from tests.sdk.tls import self_signed_certificate, tls_terminator
 
 CLIENT = NODE_DIR / "realtime_client.mjs"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.simulator import Simulator
-from tests.sdk.conftest import SDK_DIR, RelayFactory, pinned, run_client, user_texts
+from tests.sdk.support import SDK_DIR, RelayFactory, pinned, run_client, user_texts
 
 CLIENT = SDK_DIR / "openai_python_client.py"
 SDK_VERSION = pinned(SDK_DIR / "requirements.txt", "openai")

@@ -7,11 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.simulator import Simulator
-from tests.e2e.conftest import relay_settings
 from tests.e2e.harness import RunningRelay, make_settings, running_relay
-
-ALICE = "alice-token-0123456789"
-BOB = "bob-token-9876543210xx"
+from tests.security.tokens import ALICE, BOB
+from tests.support.settings import relay_settings
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from app.simulator import Simulator
-from tests.e2e.harness import RunningRelay, recv_event
-from tests.security.conftest import ALICE
+from tests.e2e.harness import RunningRelay
+from tests.security.tokens import ALICE
+from tests.support.events import recv_event
 
 
 async def _status(relay: RunningRelay, path: str = "/realtime", **kwargs: Any) -> int:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from app.simulator import Simulator
-from tests.e2e.conftest import relay_settings
 from tests.e2e.harness import RunningRelay, make_settings, running_relay
+from tests.support.settings import relay_settings
 
 
 @contextlib.asynccontextmanager

@@ -13,9 +13,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from app.simulator import Simulator
-from tests.e2e.conftest import SECRET_INSTRUCTIONS
-from tests.e2e.harness import RunningRelay, recv_until, send_event
-from tests.security.conftest import ALICE
+from tests.e2e.harness import RunningRelay
+from tests.security.tokens import ALICE
+from tests.support.events import recv_until, send_event
+from tests.support.settings import SECRET_INSTRUCTIONS
 
 HEADERS = {"Authorization": f"Bearer {ALICE}"}
 SYSTEM_ITEM = {

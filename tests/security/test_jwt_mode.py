@@ -20,8 +20,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from app.simulator import Simulator
-from tests.e2e.conftest import relay_settings
-from tests.e2e.harness import RunningRelay, make_settings, recv_event, running_relay
+from tests.e2e.harness import RunningRelay, make_settings, running_relay
+from tests.support.events import recv_event
+from tests.support.settings import relay_settings
 
 ISSUER = "https://issuer.example.com"
 AUDIENCE = "realtime-relay"

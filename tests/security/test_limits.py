@@ -12,9 +12,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.simulator import Simulator
-from tests.e2e.conftest import relay_settings
-from tests.e2e.harness import RunningRelay, make_settings, recv_event, recv_until, running_relay
-from tests.security.conftest import ALICE, BOB
+from tests.e2e.harness import RunningRelay, make_settings, running_relay
+from tests.security.tokens import ALICE, BOB
+from tests.support.events import recv_event, recv_until
+from tests.support.settings import relay_settings
 
 
 @contextlib.asynccontextmanager

@@ -14,6 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from app.simulator import Simulator
 from app.simulator.session import RealtimeSession
+from tests.support.events import recv_until
 
 Dialect = Literal["ga", "preview"]
 Event = dict[str, Any]
@@ -60,18 +61,6 @@ def update(dialect: Dialect, *, vad: bool = True, text_only: bool = False) -> Ev
     return {"type": "session.update", "session": session}
 
 
-def user_text(text: str) -> Event:
-    """A ``conversation.item.create`` for a user text message."""
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
-
-
 class Client:
     """JSON events over a client WebSocket, every receive bounded by a timeout."""
 
@@ -91,10 +80,8 @@ class Client:
 
     async def until(self, event_type: str) -> list[Event]:
         """Receive events up to and including the first of `event_type`."""
-        events: list[Event] = []
-        while not events or events[-1]["type"] != event_type:
-            events.append(await self.recv())
-        return events
+        event, seen = await recv_until(self.ws, event_type, RECV_TIMEOUT)
+        return [*seen, event]
 
 
 @asynccontextmanager

@@ -8,8 +8,9 @@ import pytest
 
 from app.simulator.audio import silence, tone
 from app.simulator.session import RealtimeSession
+from tests.support.events import user_text
 
-from .helpers import Dialect, Event, b64, run, summary, update, user_text
+from .helpers import Dialect, Event, b64, run, summary, update
 
 COMMIT = {"type": "input_audio_buffer.commit"}
 

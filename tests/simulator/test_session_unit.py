@@ -8,8 +8,9 @@ import pytest
 
 from app.simulator.audio import tone
 from app.simulator.session import RealtimeSession
+from tests.support.events import user_text
 
-from .helpers import Dialect, b64, run, summary, update, user_text
+from .helpers import Dialect, b64, run, summary, update
 
 APPEND = {"type": "input_audio_buffer.append", "audio": b64(tone(440.0, 300))}
 COMMIT = {"type": "input_audio_buffer.commit"}

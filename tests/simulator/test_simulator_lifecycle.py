@@ -9,8 +9,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.simulator import Simulator
+from tests.support.events import user_text
 
-from .helpers import open_client, user_text, ws_url
+from .helpers import open_client, ws_url
 
 
 async def test_port_and_url_are_valid_after_start() -> None:

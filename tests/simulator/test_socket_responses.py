@@ -8,6 +8,7 @@ import pytest
 
 from app.simulator import Simulator
 from app.simulator.audio import silence, tone
+from tests.support.events import user_text
 
 from .helpers import (
     AUDIO_DELTA,
@@ -19,7 +20,6 @@ from .helpers import (
     deltas,
     open_client,
     types,
-    user_text,
 )
 
 DIALECTS = pytest.mark.parametrize("dialect", ["ga", "preview"])

@@ -5,13 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.simulator import Simulator
+from tests.support.events import user_text
 
-from .helpers import (
-    Dialect,
-    open_client,
-    update,
-    user_text,
-)
+from .helpers import Dialect, open_client, update
 
 DIALECTS = pytest.mark.parametrize("dialect", ["ga", "preview"])
 

@@ -1,8 +1,15 @@
-"""A scriptable fake upstream for fault injection, on 127.0.0.1.
+"""The one scriptable fake of Azure's realtime endpoint, on 127.0.0.1, for relay tests.
 
 Each handshake takes the next entry of `handshake_plan` (an HTTP status to
 refuse with, optional headers, or "hang"); once the plan is used up,
-handshakes are accepted and `script` runs the connection.
+handshakes are accepted. An accepted connection greets with `session.created`
+and confirms the relay's enforced `session.update` as Azure does (unless
+`confirm_session=False`), then `script` runs it. `FakeUpstream.answering`
+builds the common script: call `on_event` for every client event.
+
+This fake stands in for the service in fault and accounting tests; the
+faithful stand-in is `app.simulator`, and `bench/fake_upstream.py` is the
+benchmark's own pinned peer.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import Event
 
 Script = Callable[["FakeConnection"], Awaitable[None]]
+OnEvent = Callable[["FakeConnection", dict[str, Any]], Awaitable[None]]
 
 
 @dataclass
@@ -56,20 +64,24 @@ class FakeConnection:
     ws: PingCountingConnection
     received: list[str] = field(default_factory=list)
     pending: list[str | bytes] = field(default_factory=list)
-    sent: int = 0
+    sent_count: int = 0
     close_code: int | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    notify: Callable[[], Awaitable[None]] | None = None  # told of every event received
 
     async def send(self, event: dict[str, object]) -> None:
         """Send a server event; like Azure's, it gets an `event_id` if the script gave none."""
-        self.sent += 1
-        await self.ws.send(orjson.dumps({"event_id": f"event_fake_{self.sent}", **event}).decode())
+        self.sent_count += 1
+        event_id = f"event_fake_{self.sent_count}"
+        await self.ws.send(orjson.dumps({"event_id": event_id, **event}).decode())
 
-    async def next_event(self) -> dict[str, object]:
+    async def next_event(self) -> dict[str, Any]:
         frame = self.pending.pop(0) if self.pending else await self.ws.recv()
         assert isinstance(frame, str)
         self.received.append(frame)
-        event: dict[str, object] = orjson.loads(frame)
+        if self.notify is not None:
+            await self.notify()
+        event: dict[str, Any] = orjson.loads(frame)
         return event
 
     async def pings_received(self, count: int) -> None:
@@ -155,6 +167,28 @@ class FakeUpstream:
         self._server.close()
         await self._server.wait_closed()
 
+    @classmethod
+    def answering(cls, on_event: OnEvent) -> FakeUpstream:
+        """A fake that calls `on_event(conn, event)` for every client event it receives."""
+
+        async def script(conn: FakeConnection) -> None:
+            while True:
+                await on_event(conn, await conn.next_event())
+
+        return cls(script)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every client event received, parsed, over all connections in order."""
+        return [orjson.loads(frame) for conn in self.connections for frame in conn.received]
+
+    def received_types(self) -> list[str]:
+        return [str(event.get("type")) for event in self.events()]
+
+    @property
+    def close_codes(self) -> list[int | None]:
+        """The close code of each connection that has ended, in order of connection."""
+        return [conn.close_code for conn in self.connections if conn.closed.is_set()]
+
     async def wait_for(self, predicate: Callable[[], bool], seconds: float = 5.0) -> None:
         async with asyncio.timeout(seconds), self._changed:
             await self._changed.wait_for(predicate)
@@ -177,7 +211,7 @@ class FakeUpstream:
 
     async def _handle(self, ws: ServerConnection) -> None:
         assert isinstance(ws, PingCountingConnection)
-        conn = FakeConnection(ws)
+        conn = FakeConnection(ws, notify=self._notify)
         self.connections.append(conn)
         await self._notify()
         try:
