@@ -203,3 +203,29 @@ async def test_transcription_usage_from_upstream_reaches_close_line_and_metrics(
     assert closed["tokens"]["input_audio"] == 17
     for kind, count in closed["tokens"].items():
         assert delta(before, after, "relay_tokens_total", kind=kind) == count
+
+
+async def test_a_relay_initiated_end_cancels_the_response_in_flight_and_counts_its_usage() -> None:
+    """An idle timeout mid-response sends `response.cancel` and still counts the usage."""
+
+    async def on_event(conn: FakeConnection, event: dict[str, Any]) -> None:
+        if event["type"] == "response.create":
+            await conn.send({"type": "response.created", "response": {"id": "resp_idle"}})
+        elif event["type"] == "response.cancel":
+            await conn.ws.send(response_done("resp_idle", CANCELLED_USAGE, status="cancelled"))
+
+    async with (
+        FakeUpstream.answering(on_event) as upstream,
+        running_relay(
+            make_settings(**relay_settings_for(upstream), idle_timeout_seconds=0.5)
+        ) as relay,
+    ):
+        with captured_logs() as logs:
+            async with client(relay) as ws:
+                await send_event(ws, {"type": "response.create"})
+                notice, _ = await recv_until(ws, "error")
+            closed = await logs.session_line("session closed")
+    assert notice["error"]["code"] == "idle_timeout"
+    assert "response.cancel" in upstream.received_types()
+    assert closed["cause"] == "idle_timeout"
+    assert closed["tokens"] == usage_split(CANCELLED_USAGE)
