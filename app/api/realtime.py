@@ -84,7 +84,10 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
         )
         raise
     try:
-        await upstream.send(runtime.enforced_update)
+        try:
+            await upstream.send(runtime.enforced_update)
+        except UpstreamClosed:
+            raise UpstreamUnavailable(502, "The upstream closed the connection.") from None
         budget = runtime.settings.upstream_connect_timeout_seconds - (time.monotonic() - started)
         confirmed = await _confirm_enforced(upstream, budget)
         if not isinstance(confirmed, list):

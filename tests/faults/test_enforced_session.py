@@ -87,3 +87,15 @@ async def test_a_confirmed_session_is_admitted_and_sees_the_confirmation() -> No
             await send_event(ws, {"type": "input_audio_buffer.clear"})
     assert [e["type"] for e in before] == ["session.created"]
     assert updated["session"]["instructions"] == ""
+
+
+async def test_an_upstream_that_closes_at_once_refuses_the_upgrade_with_502() -> None:
+    """An upstream that closes before confirming anything gives 502, not an accepted session."""
+
+    async def close_at_once(conn: FakeConnection) -> None:
+        await conn.ws.close(1011, "going")
+
+    async with FakeUpstream(close_at_once, confirm_session=False) as fake, relay_for(fake) as relay:
+        status, _, body = await _refusal(relay)
+    assert status == 502
+    assert body["error"]["code"] == "upstream_unavailable"
