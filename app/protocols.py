@@ -105,7 +105,9 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         await super().run_asgi()
         # uvicorn closes politely, and a close waits for the buffer to drain, which a
         # peer that reads nothing never lets happen: abort what is left after a bound.
-        self.loop.call_later(self.close_timeout, self._abort_leftover)
+        # A connection already lost has nothing left, and is not kept alive by a timer.
+        if not self.disconnected:
+            self.loop.call_later(self.close_timeout, self._abort_leftover)
 
     def _abort_leftover(self) -> None:
         transport = self.transport
