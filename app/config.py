@@ -33,7 +33,7 @@ DEFAULT_COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
 CLOSE_AFTER_DRAIN_SECONDS = 4.0  # after the drain: sessions told to stop get this long to close
 SERVER_SHUTDOWN_SECONDS = 5.0  # uvicorn's timeout_graceful_shutdown
 
-_MIN_JWT_SECRET_LENGTH = 32
+_MIN_SECRET_LENGTH = 32  # the JWT and tool signing secrets
 _ORIGIN = re.compile(r"https?://[^/\s?#]+")
 
 
@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     client_item_roles: CommaList = Field(("user",))
     client_tool_outputs: bool = Field(False)
 
+    # Server-side tools
+    tools_file: Path | None = Field(None)
+    tools_signing_secret: str | None = Field(None, repr=False)
+    tool_max_output_bytes: int = Field(65536, gt=0)
+    tool_max_concurrent_calls: int = Field(4, ge=1)
+
     # Client trust
     auth: Literal["token", "jwt", "none"] = Field("token")
     auth_tokens: CommaList = Field((), repr=False)
@@ -184,9 +190,9 @@ class Settings(BaseSettings):
                 raise ValueError(f"RELAY_AUTH=jwt needs {' and '.join(missing)}")
             if not self.jwt_jwks_url and not self.jwt_secret:
                 raise ValueError("RELAY_AUTH=jwt needs RELAY_JWT_JWKS_URL or RELAY_JWT_SECRET")
-            if self.jwt_secret is not None and len(self.jwt_secret) < _MIN_JWT_SECRET_LENGTH:
+            if self.jwt_secret is not None and len(self.jwt_secret) < _MIN_SECRET_LENGTH:
                 raise ValueError(
-                    f"RELAY_JWT_SECRET must be at least {_MIN_JWT_SECRET_LENGTH} characters"
+                    f"RELAY_JWT_SECRET must be at least {_MIN_SECRET_LENGTH} characters"
                 )
             if self.jwt_jwks_url:
                 parts = urlsplit(self.jwt_jwks_url)
@@ -241,6 +247,13 @@ class Settings(BaseSettings):
             raise ValueError("set RELAY_INSTRUCTIONS or RELAY_INSTRUCTIONS_FILE, not both")
         if self.instructions_file is not None and not self.instructions_file.is_file():
             raise ValueError(f"RELAY_INSTRUCTIONS_FILE does not exist: {self.instructions_file}")
+        if self.tools_file is not None and not self.tools_file.is_file():
+            raise ValueError(f"RELAY_TOOLS_FILE does not exist: {self.tools_file}")
+        secret = self.tools_signing_secret
+        if secret is not None and len(secret) < _MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"RELAY_TOOLS_SIGNING_SECRET must be at least {_MIN_SECRET_LENGTH} characters"
+            )
         unknown = sorted(set(self.session) - dialect.session_fields)
         if unknown:
             raise ValueError(

@@ -27,6 +27,7 @@ from app.config import CLOSE_AFTER_DRAIN_SECONDS, SERVER_SHUTDOWN_SECONDS, Setti
 from app.logs import logging_config
 from app.main import create_app
 from app.protocols import http_protocol, ws_protocol
+from app.tools.spec import ToolsFileError
 
 __all__ = ["RelayServer", "bind_sockets", "build_server", "describe_validation_error", "main"]
 
@@ -143,6 +144,10 @@ def main() -> int:
     except SettingsError as exc:  # an env value pydantic-settings could not decode
         sys.stderr.write(f"invalid configuration: {exc}\n")
         return 2
-    server = build_server(settings)
+    try:
+        server = build_server(settings)
+    except ToolsFileError as exc:
+        sys.stderr.write(f"invalid configuration: RELAY_TOOLS_FILE: {exc}\n")
+        return 2
     server.run(sockets=bind_sockets(settings, server.config))
     return 0

@@ -11,18 +11,20 @@ from app.api import demo, health, metrics, realtime
 from app.auth import QueryCredentialMiddleware
 from app.auth.forwarded import ForwardedMiddleware
 from app.config import Settings
-from app.runtime import open_runtime
+from app.runtime import open_runtime, read_tools
 
 __all__ = ["create_app"]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app. Settings are read from the environment here when not given."""
+    """Build the app. Settings are read from the environment here when not given, and the
+    tools file is read and validated here (`ToolsFileError`), before anything starts."""
     settings = settings or Settings()
+    tools = read_tools(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings, tools) as runtime:
             app.state.runtime = runtime
             yield
 

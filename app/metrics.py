@@ -14,12 +14,15 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Literal, get_args
 
 from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import Counter as PromCounter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from app.policy.dialect import GA, PREVIEW
 from app.relay import USAGE_KINDS, EndCause, SessionStats
 from app.relay.closing import CLEAN_CLIENT_CLOSES
+from app.tools.caller import OUTCOMES as TOOL_OUTCOMES
+from app.tools.caller import ToolOutcome
 
 __all__ = ["OUTCOMES", "RelayMetrics", "outcome_for"]
 
@@ -86,6 +89,7 @@ _SERVER_TYPES = frozenset(
 )
 _KNOWN_TYPES = _SERVER_TYPES | GA.client_events | PREVIEW.client_events
 _CONNECT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_TOOL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 
 
@@ -139,7 +143,11 @@ def _label(event_type: str) -> str:
 class RelayMetrics(Collector):
     """All relay metrics, in their own registry (one per app)."""
 
-    def __init__(self, live: Callable[[], Iterable[tuple[SessionStats, str | None]]]) -> None:
+    def __init__(
+        self,
+        live: Callable[[], Iterable[tuple[SessionStats, str | None]]],
+        tools: Iterable[str] = (),
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._live = live
         self._closed = _Totals()
@@ -157,7 +165,30 @@ class RelayMetrics(Collector):
             buckets=_DURATION_BUCKETS,
             registry=self.registry,
         )
+        # Tool names come from the tools file: a bounded label set, shown from the start.
+        self._tool_calls = PromCounter(
+            "relay_tool_calls",
+            "Server tool calls, by tool and outcome.",
+            labelnames=["tool", "outcome"],
+            registry=self.registry,
+        )
+        self._tool_seconds = Histogram(
+            "relay_tool_call_seconds",
+            "Server tool call duration, by tool.",
+            labelnames=["tool"],
+            buckets=_TOOL_BUCKETS,
+            registry=self.registry,
+        )
+        for tool in tools:
+            self._tool_seconds.labels(tool)
+            for tool_outcome in TOOL_OUTCOMES:
+                self._tool_calls.labels(tool, tool_outcome)
         self.registry.register(self)
+
+    def tool_call(self, tool: str, outcome: ToolOutcome, seconds: float) -> None:
+        """One server tool call ended."""
+        self._tool_calls.labels(tool, outcome).inc()
+        self._tool_seconds.labels(tool).observe(seconds)
 
     def outcome(self, outcome: Outcome) -> None:
         self._outcomes[outcome] += 1

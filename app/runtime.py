@@ -22,6 +22,8 @@ from app.metrics import RelayMetrics
 from app.policy import ClientPolicy, enforced_session, enforced_update, make_rules
 from app.relay import SessionLimits, SessionStats
 from app.slots import SessionSlots
+from app.tools.caller import ToolCaller
+from app.tools.spec import LoadedTool, load_tools, session_tool_names, tool_entries
 from app.upstream import (
     Dialer,
     EntraCredential,
@@ -32,7 +34,7 @@ from app.upstream import (
     build_target,
 )
 
-__all__ = ["Runtime", "build_policy", "open_runtime", "read_instructions"]
+__all__ = ["Runtime", "build_policy", "open_runtime", "read_instructions", "read_tools"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class Runtime:
     lifecycle: Lifecycle
     metrics: RelayMetrics
     limits: SessionLimits
+    tools: ToolCaller | None = None  # with RELAY_TOOLS_FILE
     # Upgrades refused since the upstream last applied the enforced session (for /readyz).
     enforced_refusals_in_a_row: int = 0
 
@@ -65,19 +68,35 @@ def read_instructions(settings: Settings) -> str | None:
     return settings.instructions
 
 
-def build_policy(settings: Settings, instructions: str | None) -> tuple[ClientPolicy, str]:
-    """The client policy and the enforced `session.update` text."""
+def read_tools(settings: Settings) -> tuple[LoadedTool, ...]:
+    """The server tools of RELAY_TOOLS_FILE (none without it). Raises `ToolsFileError`."""
+    if settings.tools_file is None:
+        return ()
+    return load_tools(settings.tools_file, client_tools=session_tool_names(settings.session))
+
+
+def build_policy(
+    settings: Settings, instructions: str | None, tools: tuple[LoadedTool, ...] = ()
+) -> tuple[ClientPolicy, str]:
+    """The client policy and the enforced `session.update` text.
+
+    Server tools join the enforced session's `tools`, after those of RELAY_SESSION.
+    """
     dialect = settings.dialect
+    session = dict(settings.session)
+    if tools:
+        declared = session.get("tools")
+        session["tools"] = [*(declared if isinstance(declared, list) else ()), *tool_entries(tools)]
     rules = make_rules(
         dialect,
         allowed_events=settings.allowed_client_events,
         session_fields=settings.effective_client_session_fields,
-        enforced_session=enforced_session(dialect, instructions, settings.session),
+        enforced_session=enforced_session(dialect, instructions, session),
         response_fields=settings.client_response_fields,
         item_roles=settings.client_item_roles,
         tool_outputs=settings.client_tool_outputs,
     )
-    return ClientPolicy(rules), enforced_update(dialect, instructions, settings.session)
+    return ClientPolicy(rules), enforced_update(dialect, instructions, session)
 
 
 def _credential(settings: Settings) -> UpstreamCredential:
@@ -92,8 +111,10 @@ def _credential(settings: Settings) -> UpstreamCredential:
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """Build the runtime; on exit close the credential and any embedded simulator."""
+async def open_runtime(
+    settings: Settings, tools: tuple[LoadedTool, ...] = ()
+) -> AsyncIterator[Runtime]:
+    """Build the runtime; on exit close the credential, the tool client and any simulator."""
     async with contextlib.AsyncExitStack() as stack:
         endpoint = settings.azure_endpoint
         if settings.upstream == "simulator":
@@ -121,10 +142,20 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 "this relay gets a metered upstream session. Use only for a local demo."
             )
         instructions = read_instructions(settings)
-        policy, update = build_policy(settings, instructions)
+        policy, update = build_policy(settings, instructions, tools)
         lifecycle = Lifecycle()
-        metrics = RelayMetrics(lambda: _live_stats(lifecycle))
+        metrics = RelayMetrics(lambda: _live_stats(lifecycle), [t.spec.name for t in tools])
         metrics.per_identity = settings.auth == "token"
+        caller = None
+        if tools:
+            caller = ToolCaller(
+                tools,
+                signing_secret=settings.tools_signing_secret,
+                max_output_bytes=settings.tool_max_output_bytes,
+                observe=metrics.tool_call,
+            )
+            await caller.start()
+            stack.push_async_callback(caller.aclose)
         target = build_target(
             endpoint, settings.deployment, settings.azure_api_version, settings.dialect
         )
@@ -141,6 +172,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         await dialer.start()
         stack.push_async_callback(dialer.aclose)
         summary = settings_summary(settings, instructions)
+        summary["server_tools"] = [tool.spec.name for tool in tools]
         logger.info("relay configuration", extra={"fields": summary})
         yield Runtime(
             settings=settings,
@@ -160,7 +192,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 max_session_seconds=settings.max_session_seconds,
                 idle_timeout_seconds=settings.idle_timeout_seconds,
                 backpressure_timeout_seconds=settings.backpressure_timeout_seconds,
+                tool_max_concurrent_calls=settings.tool_max_concurrent_calls,
             ),
+            tools=caller,
         )
 
 

@@ -122,7 +122,14 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
         },
     )
     session = RelaySession(
-        websocket, upstream, runtime.policy, session_id, runtime.limits, identity, confirmed
+        websocket,
+        upstream,
+        runtime.policy,
+        session_id,
+        runtime.limits,
+        identity,
+        confirmed,
+        tools=runtime.tools,
     )
     runtime.lifecycle.add(session)
     try:
@@ -203,6 +210,7 @@ def _close_fields(session: RelaySession, duration: float) -> dict[str, Any]:
         "refused": dict(stats.refused),
         "upstream_dropped": stats.dropped,
         "tokens": dict(stats.usage),
+        "tool_calls": dict(stats.tool_calls),
     }
 
 

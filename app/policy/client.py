@@ -20,6 +20,7 @@ import orjson
 from app.policy.canonical import MAX_NODES, Checked, Unfit, check_event
 from app.policy.decisions import Decision, Forward, Refuse, Rewrite
 from app.policy.dialect import Dialect
+from app.policy.hidden import Hidden
 from app.policy.session import Path, client_paths, enforced_paths, filter_session, split_paths
 from app.policy.shapes import EVENT_SHAPES
 
@@ -32,6 +33,13 @@ BINARY_REFUSAL = Refuse(
 Event = dict[str, Any]
 
 _RATE_LIMITED = "Too many events; this one was not forwarded."
+_HIDDEN_ITEM = "The item is not the client's."
+_HIDDEN_CALL = "The call is answered by the relay."
+_NAMING_ITEMS = (
+    "conversation.item.delete",
+    "conversation.item.retrieve",
+    "conversation.item.truncate",
+)
 # The client's event id, read without a parse: only for echoing it in a refusal.
 _EVENT_ID = re.compile(r'"event_id"\s*:\s*"([^"\\]{0,128})"')
 
@@ -85,15 +93,19 @@ class ClientPolicy:
         # One immutable Forward per allowed type: the hot path allocates nothing.
         self._forward = {t: Forward(t) for t in rules.allowed_events}
         self._shapes = EVENT_SHAPES[rules.dialect.name]
-        handlers: dict[str, Callable[[Event, str | None], Decision]] = {
+        handlers: dict[str, Callable[[Event, str | None, Hidden | None], Decision]] = {
             "session.update": self._session_update,
             "response.create": self._response_create,
             "conversation.item.create": self._item_create,
+            **dict.fromkeys(_NAMING_ITEMS, self._item_named),
         }
         self._handlers = {t: h for t, h in handlers.items() if t in rules.allowed_events}
 
-    def decide(self, text: str | bytes) -> Decision:
-        """The decision for one text frame's payload. Never raises."""
+    def decide(self, text: str | bytes, hidden: Hidden | None = None) -> Decision:
+        """The decision for one text frame's payload. Never raises.
+
+        `hidden`, with server tools, holds the items and calls the client may not
+        name (`item_not_allowed`)."""
         if len(text) > _PRECHECK_BYTES and _containers(text) > MAX_NODES:
             # Refused before the parse: building that many objects is the costly part.
             return Refuse("invalid_event", _TOO_MANY_CONTAINERS)
@@ -123,7 +135,7 @@ class ClientPolicy:
             return Refuse("invalid_event", checked.message, client_event_id, checked.param)
         assert type(checked) is Checked
         handler = self._handlers.get(event_type)
-        decision = forward if handler is None else handler(checked.event, client_event_id)
+        decision = forward if handler is None else handler(checked.event, client_event_id, hidden)
         if decision is forward and not checked.exact:
             # Unknown keys were removed, or keys may be spelled with escapes: send the
             # canonical form, which every JSON parser reads the same way.
@@ -132,7 +144,7 @@ class ClientPolicy:
 
     # -- per-type rules ---------------------------------------------------
 
-    def _session_update(self, event: Event, event_id: str | None) -> Decision:
+    def _session_update(self, event: Event, event_id: str | None, _: Hidden | None) -> Decision:
         session = event.get("session", {})
         if not isinstance(session, dict):
             return Refuse("invalid_event", "`session` must be an object.", event_id, "session")
@@ -151,7 +163,9 @@ class ClientPolicy:
             return self._forward["session.update"]
         return _rewrite(event, "session", kept)
 
-    def _response_create(self, event: Event, event_id: str | None) -> Decision:
+    def _response_create(
+        self, event: Event, event_id: str | None, hidden: Hidden | None
+    ) -> Decision:
         if "response" not in event:
             return self._forward["response.create"]
         response = event["response"]
@@ -167,7 +181,7 @@ class ClientPolicy:
                     "response.input",
                 )
             for item in items:
-                refusal = self._check_item(item, event_id, in_response=True)
+                refusal = self._check_item(item, event_id, hidden, in_response=True)
                 if refusal is not None:
                     return refusal
         allowed = self._rules.response_fields
@@ -176,15 +190,28 @@ class ClientPolicy:
             return self._forward["response.create"]
         return _rewrite(event, "response", kept)
 
-    def _item_create(self, event: Event, event_id: str | None) -> Decision:
-        refusal = self._check_item(event.get("item"), event_id, in_response=False)
+    def _item_create(self, event: Event, event_id: str | None, hidden: Hidden | None) -> Decision:
+        if hidden is not None and hidden.names_item(event.get("previous_item_id")):
+            return Refuse("item_not_allowed", _HIDDEN_ITEM, event_id, "previous_item_id")
+        refusal = self._check_item(event.get("item"), event_id, hidden, in_response=False)
         return refusal or self._forward["conversation.item.create"]
 
+    def _item_named(self, event: Event, event_id: str | None, hidden: Hidden | None) -> Decision:
+        """Delete, retrieve and truncate: never of an item the relay hides."""
+        if hidden is not None and hidden.names_item(event.get("item_id")):
+            return Refuse("item_not_allowed", _HIDDEN_ITEM, event_id, "item_id")
+        return self._forward[str(event["type"])]
+
     def _check_item(
-        self, item: object, event_id: str | None, *, in_response: bool
+        self, item: object, event_id: str | None, hidden: Hidden | None, *, in_response: bool
     ) -> Refuse | None:
         if not isinstance(item, dict):
             return Refuse("invalid_event", "An item must be an object.", event_id, "item")
+        if hidden is not None:
+            if hidden.names_call(item.get("call_id")):
+                return Refuse("item_not_allowed", _HIDDEN_CALL, event_id, "item.call_id")
+            if hidden.names_item(item.get("id")):
+                return Refuse("item_not_allowed", _HIDDEN_ITEM, event_id, "item.id")
         item_type = item.get("type", "message" if "role" in item else None)
         if item_type == "message":
             role = item.get("role")

@@ -11,7 +11,9 @@ Inputs and what they return:
 - `client_frame(text, now)`: `Forward` (send the frame as it came),
   `Rewrite` (send its `text` instead), `SendClient` (a refusal for the
   client) or `None` (refused while closing: send nothing).
-- `upstream_frame(frame)`: the text to send the client, or `None` (dropped).
+- `upstream_frame(frame)`: the text to send the client, or `None` (dropped,
+  or hidden: the server tools' traffic, decided by the `ToolTracker`, whose
+  commands the shell drains from `tools.commands` after each input).
 - `client_sending(now)` / `client_sent()`: a send to the client began / ended
   (the backpressure clock).
 - `tick(now)`: the `SessionEnd` the limits reached, or when to tick again.
@@ -27,6 +29,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+import orjson
+
 from app.policy import BINARY_REFUSAL, ClientPolicy, Forward, Refuse, Rewrite, error_event
 from app.policy.client import rate_limited
 from app.policy.decisions import Drop
@@ -35,6 +39,7 @@ from app.policy.server import decide_server
 from app.relay.closing import NOTICES, EndCause, SessionEnd, plan_close
 from app.relay.limits import SessionLimits
 from app.relay.stats import SessionStats
+from app.tools.tracker import WATCHED, ToolTracker
 
 __all__ = ["CANCEL_ON_CLOSE", "Closing", "SendClient", "SessionCore"]
 
@@ -79,6 +84,7 @@ class SessionCore:
         "_client_close_sent",
         "_decide",
         "_event_ids",
+        "_hidden",
         "_last_client_frame",
         "_limits",
         "_send_started",
@@ -86,12 +92,20 @@ class SessionCore:
         "response_in_flight",
         "session_id",
         "stats",
+        "tools",
     )
 
     def __init__(
-        self, policy: ClientPolicy, limits: SessionLimits, session_id: str, now: float
+        self,
+        policy: ClientPolicy,
+        limits: SessionLimits,
+        session_id: str,
+        now: float,
+        tools: ToolTracker | None = None,
     ) -> None:
         self.session_id = session_id
+        self.tools = tools
+        self._hidden = tools.hidden if tools is not None else None
         self.stats = SessionStats()
         self.response_in_flight = False
         self._decide = policy.decide
@@ -109,7 +123,7 @@ class SessionCore:
         self._last_client_frame = now
         if not self._bucket.take(now):
             return self._refuse(rate_limited(text))
-        decision = BINARY_REFUSAL if text is None else self._decide(text)
+        decision = BINARY_REFUSAL if text is None else self._decide(text, self._hidden)
         if type(decision) is Forward:
             assert text is not None
             self.stats.count_up(decision.event_type, len(text))
@@ -130,15 +144,26 @@ class SessionCore:
             self.stats.count_dropped()
             return None
         event_type = decision.event_type
+        out: str | None = decision.text if type(decision) is Rewrite else frame
+        tools = self.tools
         if event_type == "response.created":
             self.response_in_flight = True
         elif event_type == "response.done":
             self.response_in_flight = False
-            self.stats.record_usage(frame)
+            if tools is None:
+                self.stats.record_usage(frame)
+            else:  # one parse for the usage and the tools
+                event = _parsed(frame)
+                self.stats.record_usage_event(event)
+                out = tools.response_done(event, frame)
         elif event_type == _TRANSCRIPTION_DONE:
             self.stats.record_transcription_usage(frame)
+        if tools is not None and event_type in WATCHED and out is not None:
+            out = tools.upstream(event_type, out)
+            if out is None:
+                return None  # the server tools' traffic: never the client's
         self.stats.count_down(event_type, len(frame))
-        return decision.text if type(decision) is Rewrite else frame
+        return out
 
     def client_sending(self, now: float) -> None:
         """A send to the client began: if it does not finish, that is backpressure."""
@@ -222,3 +247,11 @@ class SessionCore:
     def _next_event_id(self) -> str:
         """A relay event id, prefixed with the session id so reports can be matched."""
         return f"{self.session_id}_{next(self._event_ids)}"
+
+
+def _parsed(frame: str) -> dict[str, object] | None:
+    try:
+        event = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) else None

@@ -15,7 +15,8 @@ class SessionLimits:
     frame) and the wait for the client's last frames; `notice_grace_seconds`
     is how long client frames are still forwarded after the notice;
     `usage_grace_seconds` how long the relay waits for a cancelled response's
-    `response.done`.
+    `response.done`; `tool_max_concurrent_calls` how many server tool calls
+    run at once (the rest queue).
     """
 
     events_per_second: float
@@ -26,3 +27,4 @@ class SessionLimits:
     close_timeout_seconds: float = 5.0
     notice_grace_seconds: float = 0.5
     usage_grace_seconds: float = 5.0
+    tool_max_concurrent_calls: int = 4

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Protocol
 
@@ -24,6 +25,9 @@ from app.relay.closing import CLOSE_ABNORMAL, CLOSE_NO_STATUS, EndCause, Session
 from app.relay.core import Closing, SendClient, SessionCore
 from app.relay.limits import SessionLimits
 from app.relay.stats import SessionStats
+from app.tools.caller import ToolCaller
+from app.tools.runner import SessionTools
+from app.tools.tracker import ToolTracker
 from app.upstream import UpstreamClosed
 
 __all__ = ["ClientSocket", "RelaySession", "UpstreamSocket"]
@@ -63,6 +67,7 @@ class RelaySession:
         limits: SessionLimits,
         identity: str | None = None,
         early_frames: list[str] | None = None,
+        tools: ToolCaller | None = None,
     ) -> None:
         self._client = client
         self._upstream = upstream
@@ -70,7 +75,19 @@ class RelaySession:
         self.identity = identity
         self._loop = asyncio.get_running_loop()
         self._clock = self._loop.time
-        self.core = SessionCore(policy, limits, session_id, self._clock())
+        tracker = None
+        if tools is not None:
+            # The relay's own event ids carry a secret, so a client cannot claim one.
+            prefix = f"relay_tool_{secrets.token_hex(6)}_"
+            tracker = ToolTracker(tools.names, limits.tool_max_concurrent_calls, prefix)
+        self.core = SessionCore(policy, limits, session_id, self._clock(), tracker)
+        self._tools = (
+            SessionTools(
+                tools, tracker, self.core.stats.count_tool_call, upstream.send, session_id, identity
+            )
+            if tools is not None and tracker is not None
+            else None
+        )
         self._early = early_frames or []  # upstream frames read before the client was admitted
         self._limit_end: asyncio.Future[SessionEnd] = self._loop.create_future()
         self._limit_timer: asyncio.TimerHandle | None = None
@@ -92,6 +109,8 @@ class RelaySession:
         try:
             await asyncio.wait([*tasks, self._limit_end], return_when=asyncio.FIRST_COMPLETED)
             end = _first_end(tasks, self._limit_end)
+            if self._tools is not None:
+                await self._tools.aclose()  # calls still running are aborted
             closing = self.core.closing(end)
             keep_reading = closing.keep_reading_seconds is not None
             await _cancel(down, *(() if keep_reading else (up,)))
@@ -100,6 +119,8 @@ class RelaySession:
             if self._limit_timer is not None:
                 self._limit_timer.cancel()
             await _cancel(*tasks)
+            if self._tools is not None:
+                await self._tools.aclose()
         self.stats.end = end
         return end
 
@@ -142,12 +163,17 @@ class RelaySession:
         clock = self._clock
         debug = logger.isEnabledFor(logging.DEBUG)
         early, self._early = self._early, []
+        tools = self._tools
+        commands = self.core.tools.commands if self.core.tools is not None else []
         while True:
             try:
                 frame = early.pop(0) if early else await recv()
             except UpstreamClosed as exc:
                 return _upstream_end(exc)
             out = frame_in(frame)
+            if commands:
+                assert tools is not None
+                tools.dispatch()  # never awaits: calls and their outputs run beside the pumps
             if debug:
                 logger.debug(
                     "event",

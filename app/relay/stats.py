@@ -32,6 +32,7 @@ class SessionStats:
     dropped: int = 0
     usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USAGE_KINDS, 0))
     responses: set[str] = field(default_factory=set)
+    tool_calls: dict[str, int] = field(default_factory=dict)
     end: SessionEnd | None = None
 
     def count_up(self, event_type: str, size: int) -> None:
@@ -51,12 +52,19 @@ class SessionStats:
     def count_refused(self, code: str) -> None:
         self.refused[code] = self.refused.get(code, 0) + 1
 
+    def count_tool_call(self, outcome: str) -> None:
+        self.tool_calls[outcome] = self.tool_calls.get(outcome, 0) + 1
+
     def record_usage(self, frame: str) -> None:
         """Add the usage of a `response.done` frame, once per response id."""
         try:
             event = orjson.loads(frame)
         except orjson.JSONDecodeError:
             return
+        self.record_usage_event(event)
+
+    def record_usage_event(self, event: object) -> None:
+        """Add the usage of a parsed `response.done` event, once per response id."""
         response = event.get("response") if isinstance(event, dict) else None
         if not isinstance(response, dict):
             return

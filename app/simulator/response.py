@@ -5,7 +5,8 @@ The reply depends only on the input:
 * user text ``T`` -> text/transcript ``"You said: T"``; with audio output a 600 ms 440 Hz tone;
 * user audio of N ms -> ``"I heard N milliseconds of audio."``; with audio output the user's
   own pcm16 echoed byte-exact in 4800-byte (100 ms) deltas;
-* no user message at all -> ``"Hello from the realtime simulator."`` (and the tone).
+* no user message at all -> ``"Hello from the realtime simulator."`` (and the tone);
+* function calls and the answers to their outputs: see `app.simulator.calls`.
 
 Text is streamed one word per delta (each delta carries the word and its trailing spaces).
 """
@@ -23,8 +24,14 @@ from app.simulator.items import Conversation, StoredItem, UserInput
 GREETING = "Hello from the realtime simulator."
 
 
-def compose_reply(user: UserInput | None, audio: bool) -> tuple[str, bytes]:
-    """Return (text or transcript, output pcm16) for `user`; the pcm is b"" when not `audio`."""
+def compose_reply(
+    user: UserInput | None, audio: bool, reply: str | None = None
+) -> tuple[str, bytes]:
+    """Return (text or transcript, output pcm16) for `user`; the pcm is b"" when not `audio`.
+
+    A given `reply` (the answer to tool outputs) is spoken with the tone."""
+    if reply is not None:
+        return reply, tone() if audio else b""
     if user is None or user.text is not None:
         text = GREETING if user is None else f"You said: {user.text}"
         return text, tone() if audio else b""
@@ -114,13 +121,14 @@ class ResponseRun:
         *,
         item_id: str,
         conversation: Conversation | None,
+        reply: str | None = None,
     ) -> None:
         self.dialect = dialect
         self.names = NAMES[dialect]
         self.response = response
         self.user = user
         self.audio = wants_audio(dialect, response)
-        self.text, self.pcm = compose_reply(user, self.audio)
+        self.text, self.pcm = compose_reply(user, self.audio, reply)
         self.words = split_words(self.text)
         self.item: Event = {
             "id": item_id,

@@ -16,6 +16,7 @@ import orjson
 
 from app.simulator import conversation_ops as ops
 from app.simulator.audio import b64decode, duration_ms
+from app.simulator.calls import FunctionCallRun, find_calls, function_tools, tool_answer
 from app.simulator.dialect import (
     Dialect,
     default_session,
@@ -45,7 +46,7 @@ class RealtimeSession:
         self.appended_bytes = 0
         """Bytes ever appended: the VAD timeline; ``audio_*_ms`` values count from its start."""
         self.vad = EnergyVad()
-        self.active: ResponseRun | None = None
+        self.active: ResponseRun | FunctionCallRun | None = None
         self._speech_item_id: str | None = None
         self._handlers: dict[str, Callable[[Event], list[Event]]] = {
             "session.update": self._session_update,
@@ -173,7 +174,7 @@ class RealtimeSession:
             )
             events += self._commit(committed, item_id)
             if detection.get("create_response") is not False and self.active is None:
-                events += self._start_response({}, self.conversation.last_user_input(), True)
+                events += self._start_response({}, None, True)
         return events
 
     def _buffer_commit(self, event: Event) -> list[Event]:
@@ -237,9 +238,9 @@ class RealtimeSession:
         items = spec.get("input")
         if items is not None and not isinstance(items, list):
             return [self.error(event, "invalid_type", "response.input", "'input' must be a list.")]
-        user = self._input_from(items) if items is not None else self.conversation.last_user_input()
+        user = self._input_from(items) if items is not None else None
         in_conversation = spec.get("conversation", "auto") != "none"
-        return self._start_response(spec, user, in_conversation)
+        return self._start_response(spec, user, in_conversation, from_conversation=items is None)
 
     def _input_from(self, items: list[Any]) -> UserInput | None:
         found: UserInput | None = None
@@ -254,8 +255,16 @@ class RealtimeSession:
         return found
 
     def _start_response(
-        self, spec: Event, user: UserInput | None, conversation: bool
+        self,
+        spec: Event,
+        user: UserInput | None,
+        conversation: bool,
+        *,
+        from_conversation: bool = True,
     ) -> list[Event]:
+        """Start a response answering `user`, or with `from_conversation` the conversation:
+        its tool outputs if it ends with some, else its last user message (which may call
+        the session's function tools)."""
         response = response_object(
             self.dialect,
             self.session,
@@ -263,12 +272,18 @@ class RealtimeSession:
             response_id=new_id("resp"),
             conversation_id=self.conversation_id if conversation else None,
         )
+        target = self.conversation if conversation else None
+        reply = None
+        if from_conversation:
+            reply = tool_answer(self.conversation)
+            user = self.conversation.last_user_input()
+            text = user.text if user is not None and reply is None else None
+            calls = find_calls(text, function_tools(self.session)) if text else []
+            if calls:
+                self.active = FunctionCallRun(self.dialect, response, calls, target)
+                return self.step() or []
         self.active = ResponseRun(
-            self.dialect,
-            response,
-            user,
-            item_id=new_id("item"),
-            conversation=self.conversation if conversation else None,
+            self.dialect, response, user, item_id=new_id("item"), conversation=target, reply=reply
         )
         return self.step() or []
 

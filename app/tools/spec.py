@@ -1,0 +1,175 @@
+"""The operator's server-side tools: the `RELAY_TOOLS_FILE` format, validated at startup.
+
+The file is YAML (JSON is valid YAML) holding a list of tools:
+
+    - name: lookup_order
+      description: Look up an order by its id.
+      parameters: {type: object, properties: {id: {type: string}}, required: [id]}
+      url: https://tools.internal.example/lookup_order
+      timeout_seconds: 5
+      headers: {Authorization: "Bearer ${ORDERS_TOKEN}"}
+
+Header values may name environment variables as `${NAME}`; they are read once,
+here, so secrets stay out of the file, and a missing one stops startup. Every
+problem is reported as a `ToolsFileError` naming the file, the tool and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from app.net import is_loopback_host
+
+__all__ = ["ToolSpec", "ToolsFileError", "load_tools", "session_tool_names", "tool_entries"]
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_RESERVED_HEADERS = frozenset({"content-type", "content-length", "host"})
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+
+
+class ToolsFileError(ValueError):
+    """The tools file cannot be used; the message names the file, the tool and the field."""
+
+
+class ToolSpec(BaseModel):
+    """One webhook tool, as the file declares it (header values still unresolved)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    description: str
+    parameters: dict[str, Any]
+    url: str
+    timeout_seconds: float = Field(10.0, gt=0, le=300)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("parameters")
+    @classmethod
+    def _json_schema_object(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("type", "object") != "object":
+            raise ValueError('must be a JSON Schema object ("type": "object")')
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _egress(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if not parts.hostname or parts.scheme not in ("https", "http"):
+            raise ValueError("must be an https:// URL")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise ValueError("must use https:// (http:// only for loopback hosts)")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials; use headers")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, header in value.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid header name")
+            lowered = name.lower()
+            if lowered in _RESERVED_HEADERS or lowered.startswith("x-relay-"):
+                raise ValueError(f"{name!r} is set by the relay")
+            if "\r" in header or "\n" in header:
+                raise ValueError(f"the value of {name!r} has a line break")
+        return value
+
+    def function(self) -> dict[str, Any]:
+        """The tool as the model sees it: a `function` entry of the session's `tools`."""
+        return {
+            "type": "function",
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedTool:
+    """A tool ready to call: its spec with every `${NAME}` in its headers resolved."""
+
+    spec: ToolSpec
+    headers: Mapping[str, str]
+
+
+def _resolve(value: str, environ: Mapping[str, str], where: str) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise ToolsFileError(f"{where}: environment variable {name} is not set")
+        return environ[name]
+
+    return _ENV_REFERENCE.sub(substitute, value)
+
+
+def _describe(path: Path, entry: object, index: int, exc: ValidationError) -> str:
+    name = entry.get("name") if isinstance(entry, dict) else None
+    tool = f"tool {name!r}" if isinstance(name, str) else f"tool #{index + 1}"
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "(entry)"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{path}: {tool}: {field}: {message}")
+    return "\n".join(lines)
+
+
+def session_tool_names(session: Mapping[str, Any]) -> set[str]:
+    """The names of the tools declared in `RELAY_SESSION` (client tools)."""
+    tools = session.get("tools")
+    if not isinstance(tools, list):
+        return set()
+    return {str(tool.get("name")) for tool in tools if isinstance(tool, dict) and "name" in tool}
+
+
+def load_tools(
+    path: Path, environ: Mapping[str, str] | None = None, client_tools: Iterable[str] = ()
+) -> tuple[LoadedTool, ...]:
+    """Read and validate the tools file. Raises `ToolsFileError`.
+
+    `client_tools` are the names already declared in `RELAY_SESSION`: a server
+    tool of the same name would make a call ambiguous, so it stops startup.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ToolsFileError(f"{path}: cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ToolsFileError(f"{path}: is not valid YAML: {exc}") from None
+    if not isinstance(raw, list):
+        raise ToolsFileError(f"{path}: must hold a list of tools")
+    taken = set(client_tools)
+    seen: set[str] = set()
+    loaded: list[LoadedTool] = []
+    for index, entry in enumerate(raw):
+        try:
+            spec = ToolSpec.model_validate(entry)
+        except ValidationError as exc:
+            raise ToolsFileError(_describe(path, entry, index, exc)) from None
+        where = f"{path}: tool {spec.name!r}"
+        if spec.name in seen:
+            raise ToolsFileError(f"{where}: name: declared twice")
+        if spec.name in taken:
+            raise ToolsFileError(f"{where}: name: also declared in RELAY_SESSION tools")
+        seen.add(spec.name)
+        headers = {
+            name: _resolve(value, environ, f"{where}: headers.{name}")
+            for name, value in spec.headers.items()
+        }
+        loaded.append(LoadedTool(spec, headers))
+    return tuple(loaded)
+
+
+def tool_entries(tools: Iterable[LoadedTool]) -> list[dict[str, Any]]:
+    """The session `tools` entries of the server tools."""
+    return [tool.spec.function() for tool in tools]
