@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit simulator bench clean
+.PHONY: help run test lint typecheck unit simulator tools-example bench clean
 
 help:
 	@echo "make run        start the relay against the bundled simulator on http://127.0.0.1:8000"
 	@echo "make test       lint, type-check and run the whole test suite with coverage"
 	@echo "make simulator  run the simulator alone on 127.0.0.1:9000"
+	@echo "make tools-example  the example tool server on 127.0.0.1:8100 (needs RELAY_TOOLS_SIGNING_SECRET)"
 	@echo "make bench      relay vs nginx vs direct benchmark (needs nginx; BENCH_ARGS=--quick for a smoke run)"
 
 $(BIN)/python:
@@ -36,6 +37,9 @@ run: $(VENV)/.installed-run
 
 simulator: $(VENV)/.installed-run
 	$(BIN)/python -m app.simulator --host 127.0.0.1 --port 9000
+
+tools-example: $(VENV)/.installed-run
+	$(BIN)/python -m examples.tools.server --host 127.0.0.1 --port 8100
 
 bench: $(VENV)/.installed-run
 	$(BIN)/python -m bench $(BENCH_ARGS)

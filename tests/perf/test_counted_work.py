@@ -15,9 +15,12 @@ import pytest
 
 import app.policy.client as client_module
 import app.policy.server as server_module
+import app.relay.core as core_module
 import app.relay.stats as stats_module
+import app.tools.tracker as tracker_module
 from app.policy import GA, ClientPolicy, Forward, make_rules
 from app.relay import SessionCore, SessionLimits
+from app.tools.tracker import ToolTracker
 
 APPEND = orjson.dumps(
     {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(960)).decode()}
@@ -52,7 +55,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counter:
 
     CountingOrjson.loads = staticmethod(loads)  # type: ignore[attr-defined]
     CountingOrjson.dumps = staticmethod(dumps)  # type: ignore[attr-defined]
-    for module in (client_module, server_module, stats_module):
+    for module in (client_module, server_module, stats_module, core_module, tracker_module):
         monkeypatch.setattr(module, "orjson", CountingOrjson)
     return counter
 
@@ -71,7 +74,7 @@ def _policy() -> ClientPolicy:
     )
 
 
-def _core() -> SessionCore:
+def _core(tools: bool = False) -> SessionCore:
     """The session core, as the relay runs it, so the counts cover the whole per-event path."""
     limits = SessionLimits(
         events_per_second=1000.0,
@@ -80,12 +83,16 @@ def _core() -> SessionCore:
         idle_timeout_seconds=60.0,
         backpressure_timeout_seconds=30.0,
     )
-    return SessionCore(_policy(), limits, "rs_count", 0.0)
+    tracker = ToolTracker(frozenset({"lookup_order"}), 4, "relay_tool_x_") if tools else None
+    return SessionCore(_policy(), limits, "rs_count", 0.0, tracker)
 
 
-def test_forwarding_an_audio_append_parses_once_and_serialises_nothing(counted: Counter) -> None:
+@pytest.mark.parametrize("tools", [False, True], ids=["no-tools", "server-tools"])
+def test_forwarding_an_audio_append_parses_once_and_serialises_nothing(
+    counted: Counter, tools: bool
+) -> None:
     """An unchanged append costs exactly one JSON parse and zero serialisations."""
-    command = _core().client_frame(APPEND, 1.0)
+    command = _core(tools).client_frame(APPEND, 1.0)
     assert type(command) is Forward
     assert (counted.loads, counted.dumps) == (1, 0)
 
@@ -96,9 +103,10 @@ def test_forwarded_appends_reuse_one_decision_object(counted: Counter) -> None:
     assert core.client_frame(APPEND, 1.0) is core.client_frame(APPEND, 1.0)
 
 
-def test_downstream_audio_delta_is_forwarded_without_a_parse(counted: Counter) -> None:
+@pytest.mark.parametrize("tools", [False, True], ids=["no-tools", "server-tools"])
+def test_downstream_audio_delta_is_forwarded_without_a_parse(counted: Counter, tools: bool) -> None:
     """A 64 kB audio delta is typed from its head and forwarded as the same object."""
-    core = _core()
+    core = _core(tools)
     assert core.upstream_frame(DELTA) is DELTA
     assert core.stats.down_events == {"response.output_audio.delta": 1}
     assert (counted.loads, counted.dumps) == (0, 0)
@@ -110,3 +118,22 @@ def test_session_echo_is_parsed_and_rewritten_once(counted: Counter) -> None:
     assert out is not None
     assert "secret" not in out
     assert (counted.loads, counted.dumps) == (1, 1)
+
+
+def test_with_server_tools_a_response_done_is_parsed_once(counted: Counter) -> None:
+    """Usage accounting and the tools read one parse of `response.done`."""
+    done = '{"type":"response.done","response":{"id":"r","output":[],"usage":null}}'
+    assert _core(tools=True).upstream_frame(done) is done
+    assert (counted.loads, counted.dumps) == (1, 0)
+
+
+def test_with_server_tools_a_text_delta_and_a_message_item_are_not_parsed(
+    counted: Counter,
+) -> None:
+    """Before any call is hidden, a message's conversation event is forwarded unparsed."""
+    core = _core(tools=True)
+    added = '{"type":"conversation.item.added","item":{"id":"i","type":"message"}}'
+    text = '{"type":"response.output_text.delta","item_id":"i","delta":"hi"}'
+    assert core.upstream_frame(added) is added
+    assert core.upstream_frame(text) is text
+    assert (counted.loads, counted.dumps) == (0, 0)

@@ -82,6 +82,19 @@ async def drive(client: Recorder, dialect: Dialect) -> None:
     modalities = "output_modalities" if dialect == "ga" else "modalities"
     await client.send({"type": "response.create", "response": {modalities: ["text"]}})
     await client.until("response.done")
+    # A function call, its output, and the answer to it (the relay, without a tools file,
+    # strips the client's tools and refuses the output: then it is a plain text turn).
+    tool = {"type": "function", "name": "lookup_order", "description": "d", "parameters": {}}
+    await client.send({"type": "session.update", "session": _session(dialect, tools=[tool])})
+    await client.until("session.updated")
+    await client.send(user_text('lookup_order({"id": "42"})'))
+    await client.send({"type": "response.create", "response": {modalities: ["text"]}})
+    called = await client.until("response.done")
+    call_id = called["response"]["output"][0].get("call_id", "none")
+    output = {"type": "function_call_output", "call_id": call_id, "output": "shipped"}
+    await client.send({"type": "conversation.item.create", "item": output})
+    await client.send({"type": "response.create", "response": {modalities: ["text"]}})
+    await client.until("response.done")
     # Truncate, retrieve and delete the assistant's audio item.
     truncate = {"item_id": assistant, "content_index": 0, "audio_end_ms": 100}
     await client.send({"type": "conversation.item.truncate", **truncate})
@@ -189,6 +202,11 @@ async def test_every_ga_server_event_validates_as_its_official_model(
         "conversation.item.retrieved",
         "error",
     } <= _covered(events)
+    if source is _direct:
+        assert {
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+        } <= _covered(events)
     assert await asyncio.to_thread(validate_ga, sdk_python, events) == []
 
 
@@ -203,4 +221,6 @@ async def test_every_preview_server_event_fits_the_reference_table(
         "response.text.done",
         "conversation.item.truncated",
     } <= _covered(events)
+    if source is _direct:
+        assert "response.function_call_arguments.done" in _covered(events)
     assert [problem for event in events for problem in preview_problems(event)] == []

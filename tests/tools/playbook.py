@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["PREFIX", "call_events", "frame", "message_added", "response_done"]
+__all__ = ["PREFIX", "call_events", "call_item", "frame", "message_added", "response_done"]
 
 PREFIX = "relay_tool_secret_"
 Event = dict[str, Any]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.tools.spec import ToolsFileError, load_tools, session_tool_names
+from tests.support.relay_process import run_relay_to_exit
 
 GOOD = """
 - name: lookup_order
@@ -102,3 +103,24 @@ def test_an_unreadable_file_is_refused(tmp_path: Path) -> None:
 
 def test_session_tool_names_ignore_a_malformed_tools_value() -> None:
     assert session_tool_names({"tools": "nope"}) == set()
+
+
+async def test_a_bad_tools_file_stops_python_m_app_with_status_2(tmp_path: Path) -> None:
+    """The real launcher refuses to start and says which file, tool and field are wrong."""
+    path = write(tmp_path, ENTRY % ("lookup_order", "http://tools.example", ""))
+    returncode, stderr = await run_relay_to_exit(
+        tmp_path, RELAY_UPSTREAM="simulator", RELAY_AUTH="none", RELAY_TOOLS_FILE=str(path)
+    )
+    assert returncode == 2
+    message = stderr.decode()
+    assert "invalid configuration: RELAY_TOOLS_FILE" in message
+    assert f"{path}: tool 'lookup_order': url: must use https://" in message
+    assert "Traceback" not in message
+
+
+async def test_a_missing_tools_file_is_named_by_its_variable(tmp_path: Path) -> None:
+    returncode, stderr = await run_relay_to_exit(
+        tmp_path, RELAY_UPSTREAM="simulator", RELAY_TOOLS_FILE=str(tmp_path / "none.yaml")
+    )
+    assert returncode == 2
+    assert b"RELAY_TOOLS_FILE does not exist" in stderr
