@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, Page, WebSocket, expect
 
 from app.simulator import Simulator
 from tests.browser.audio import (
@@ -26,6 +26,8 @@ from tests.browser.audio import (
     zero_crossing_frequency,
 )
 from tests.e2e.harness import RunningRelay, make_settings, running_relay
+from tests.support.tool_server import ToolServer, answer
+from tests.tools.support import client_trace, tools_file
 
 TOKEN = "browser-token-0123456789"
 PREVIEW_VERSION = "2025-04-01-preview"
@@ -226,3 +228,38 @@ async def test_auth_none_relay_needs_no_token(
         await page.click("#connect")
         await expect(page.locator("#status")).to_have_text("connected (GA)", timeout=TIMEOUT_MS)
         await page.close()
+
+
+async def test_a_server_tool_answers_typed_text_and_the_page_sees_no_tool_traffic(
+    simulator: Simulator, silent_browser: BrowserContext, tmp_path: Path
+) -> None:
+    """`lookup_order({"id":"42"})` typed in the page is answered with the tool's output;
+    no WebSocket frame the browser receives carries the call."""
+    async with ToolServer({"/lookup": answer("order 42 shipped")}) as tools:
+        values: dict[str, Any] = {
+            "upstream": "simulator",
+            "azure_endpoint": simulator.url,
+            "azure_api_key": "sim-key",
+            "auth": "token",
+            "auth_tokens": (f"web:{TOKEN}",),
+            "tools_file": tools_file(tmp_path, tools, lookup_order="/lookup"),
+        }
+        async with running_relay(make_settings(**values)) as relay:
+            page, errors = await open_page(silent_browser, relay)
+            frames: list[str | bytes] = []
+
+            def record(ws: WebSocket) -> None:
+                ws.on("framereceived", lambda payload: frames.append(payload))
+
+            page.on("websocket", record)
+            await connect(page, TOKEN)
+            await expect(page.locator("#status")).to_have_text("connected (GA)", timeout=TIMEOUT_MS)
+            await page.fill("#text", 'lookup_order({"id":"42"})')
+            await page.press("#text", "Enter")
+            await wait_for_transcript(page, "assistant", "Tool lookup_order returned: order 42")
+            await page.close()
+    assert not errors
+    call_id = tools.requests[0].json["call_id"]
+    texts = [f if isinstance(f, str) else f.decode() for f in frames]
+    assert any("Tool lookup_order returned" in t for t in texts)
+    assert client_trace(texts, [call_id]) == []
