@@ -101,6 +101,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the temporary directory with process logs"
     )
+    parser.add_argument(
+        "--tools-file",
+        type=Path,
+        help="run the relay with this RELAY_TOOLS_FILE (server tools configured)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     if args.sessions is None:
@@ -115,6 +120,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.retries = 0 if quick else 1
     if args.idle_sessions is None:
         args.idle_sessions = 100 if quick else 500
+    if args.tools_file is not None:
+        args.tools_file = args.tools_file.resolve()
     return args
 
 
@@ -248,7 +255,9 @@ async def _run(
                             )
                         started = await start_nginx(nginx_binary, fake.port, target_core, workdir)
                     else:
-                        started = await start_relay(fake.port, target_core, workdir)
+                        started = await start_relay(
+                            fake.port, target_core, workdir, args.tools_file
+                        )
                     processes[name] = started
                     host, port, path, pids = "127.0.0.1", started.port, started.path, started.pids
             except Exception as exc:

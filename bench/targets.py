@@ -120,11 +120,14 @@ async def start_fake(core: int | None, workdir: Path) -> Started:
     return started
 
 
-async def start_relay(upstream_port: int, core: int | None, workdir: Path) -> Started:
+async def start_relay(
+    upstream_port: int, core: int | None, workdir: Path, tools_file: Path | None = None
+) -> Started:
     """`python -m app`, configured for the benchmark by environment variables only.
 
     It runs in an empty working directory so that no `.env` file changes its
-    configuration, and inherits no RELAY_/AZURE_/OPENAI_ variables.
+    configuration, and inherits no RELAY_/AZURE_/OPENAI_ variables. With
+    `tools_file`, it runs with server tools configured (RELAY_TOOLS_FILE).
     """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
@@ -146,6 +149,8 @@ async def start_relay(upstream_port: int, core: int | None, workdir: Path) -> St
             ),
         }
     )
+    if tools_file is not None:
+        env["RELAY_TOOLS_FILE"] = str(tools_file)  # absolute: the relay runs elsewhere
     relay_dir = workdir / "relay"
     relay_dir.mkdir(exist_ok=True)
     log = workdir / "relay.log"
