@@ -112,6 +112,10 @@ async def test_two_calls_in_one_response_are_both_answered_in_one_reply(
     )
     created = [f for f in frames if orjson.loads(f)["type"] == "response.created"]
     assert len(created) == 2  # the client's, and the relay's one response.create
+    [upstream] = simulator.connections
+    sent = [e["type"] for e in upstream.received_events()]
+    after_call = sent[sent.index("response.create") + 1 :]
+    assert after_call == ["conversation.item.create", "conversation.item.create", "response.create"]
 
 
 async def test_an_audio_answer_speaks_the_output_in_its_transcript(
