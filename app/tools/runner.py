@@ -38,7 +38,7 @@ class SessionTools:
         self._session_id = session_id
         self._identity = identity
         self._calls: set[asyncio.Task[None]] = set()
-        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._outbox: asyncio.Queue[str] | None = None  # made with the sender, when first needed
         self._sender: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -56,8 +56,11 @@ class SessionTools:
                 task.add_done_callback(self._calls.discard)
             else:
                 assert type(command) is SendUpstream
-                if self._sender is None:
-                    self._sender = asyncio.create_task(self._send_all(), name="tool-outputs")
+                if self._outbox is None:
+                    self._outbox = asyncio.Queue()
+                    self._sender = asyncio.create_task(
+                        self._send_all(self._outbox), name="tool-outputs"
+                    )
                 self._outbox.put_nowait(command.text)
 
     async def aclose(self) -> None:
@@ -80,8 +83,8 @@ class SessionTools:
         self._tracker.tool_done(command.call_id, result.output)
         self.dispatch()
 
-    async def _send_all(self) -> None:
+    async def _send_all(self, outbox: asyncio.Queue[str]) -> None:
         # An upstream that is gone ends the session through the pumps; nothing to do here.
         with contextlib.suppress(Exception):
             while True:
-                await self._send(await self._outbox.get())
+                await self._send(await outbox.get())

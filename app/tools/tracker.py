@@ -115,7 +115,6 @@ class ToolTracker:
         "_calls",
         "_create_id",
         "_create_sent",
-        "_handlers",
         "_ids",
         "_in_flight",
         "_max_concurrent",
@@ -143,29 +142,17 @@ class ToolTracker:
         self._before: dict[str, str | None] = {}  # hidden item -> the item announced before it
         self._responses: dict[str, _Response] = {}
         self._running = 0
-        self._queue: deque[CallTool] = deque()
+        self._queue: deque[CallTool] | None = None  # made on the first call that must wait
         self._in_flight = False
         self._create_sent = False
         self._want_create = False
         self._create_id: str | None = None  # the event id of our last response.create
-        self._handlers: dict[str, Callable[[str], str | None]] = {
-            "response.created": self._response_created,
-            "response.output_item.added": self._output_item,
-            "response.output_item.done": self._output_item,
-            "response.function_call_arguments.delta": self._arguments_delta,
-            "response.function_call_arguments.done": self._arguments_done,
-            "conversation.item.created": self._conversation_item,
-            "conversation.item.added": self._conversation_item,
-            "conversation.item.done": self._conversation_item,
-            "input_audio_buffer.committed": self._committed,
-            "error": self._error,
-        }
 
     # -- inputs -----------------------------------------------------------------------
 
     def upstream(self, event_type: str, frame: str) -> str | None:
         """What the client sees of an upstream frame of a `WATCHED` type (None: nothing)."""
-        return self._handlers[event_type](frame)
+        return _HANDLERS[event_type](self, frame)
 
     def response_done(self, event: Event | None, frame: str) -> str:
         """What the client sees of `response.done` (`event` is `frame` parsed, or None)."""
@@ -333,6 +320,8 @@ class ToolTracker:
             self._running += 1
             self.commands.append(command)
         else:
+            if self._queue is None:
+                self._queue = deque()
             self._queue.append(command)
 
     def _settle(self, response_id: str | None) -> None:
@@ -381,3 +370,19 @@ class ToolTracker:
         kind = item.get("type")
         calls = ("function_call", "function_call_output")
         return kind in calls and self.hidden.names_call(item.get("call_id"))
+
+
+# Per type, the method that decides; shared by every session (no per-session dict).
+_HANDLERS: dict[str, Callable[[ToolTracker, str], str | None]] = {
+    "response.created": ToolTracker._response_created,
+    "response.output_item.added": ToolTracker._output_item,
+    "response.output_item.done": ToolTracker._output_item,
+    "response.function_call_arguments.delta": ToolTracker._arguments_delta,
+    "response.function_call_arguments.done": ToolTracker._arguments_done,
+    "conversation.item.created": ToolTracker._conversation_item,
+    "conversation.item.added": ToolTracker._conversation_item,
+    "conversation.item.done": ToolTracker._conversation_item,
+    "input_audio_buffer.committed": ToolTracker._committed,
+    "error": ToolTracker._error,
+}
+assert set(_HANDLERS) == WATCHED

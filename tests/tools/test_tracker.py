@@ -357,3 +357,90 @@ def test_the_tracker_never_raises_on_any_upstream_frame(frames: list[str]) -> No
     for text in frames:
         session.core.upstream_frame(text)
     session.tracker.tool_done("call_1", "ok")
+
+
+# -- orders the upstream may choose -------------------------------------------------------
+
+
+def test_a_call_first_seen_in_a_conversation_event_still_gets_its_response_create() -> None:
+    """`conversation.item.added` before `response.output_item.added`: still one follow-up."""
+    session = Session()
+    events = call_events("resp_1", "item_fc", "call_1", "lookup_order")
+    added = [e for e in events if '"conversation.item.added"' in e]
+    rest = [e for e in events if e not in added]
+    assert session.feed(CREATED, *added, *rest) == [CREATED]
+    session.calls()
+    session.tracker.tool_done("call_1", "ok")
+    session.feed(response_done("resp_1"))
+    assert [e["type"] for e in session.sent()] == ["conversation.item.create", "response.create"]
+
+
+def test_a_call_known_only_from_its_arguments_done_is_run_and_hidden() -> None:
+    """GA's `arguments.done` names the tool: enough to recognise and run the call."""
+    session = Session()
+    done = frame(
+        "response.function_call_arguments.done",
+        response_id="resp_1",
+        item_id="item_fc",
+        output_index=0,
+        call_id="call_1",
+        name="lookup_order",
+        arguments='{"id":"7"}',
+    )
+    assert session.feed(CREATED, done) == [CREATED]
+    assert session.commands() == [CallTool("call_1", "lookup_order", {"id": "7"})]
+
+
+def test_a_call_listed_only_in_response_done_is_run_with_its_arguments() -> None:
+    """A call whose argument events never came is started from `response.output`."""
+    session = Session()
+    call = call_item("item_fc", "call_1", "lookup_order", '{"id":"9"}', "completed")
+    [done] = session.feed(CREATED, response_done("resp_1", call))[1:]
+    assert orjson.loads(done)["response"]["output"] == []
+    assert session.commands() == [CallTool("call_1", "lookup_order", {"id": "9"})]
+
+
+def test_another_item_id_for_a_known_call_is_hidden_too() -> None:
+    """An event naming a server call's `call_id` under an unknown item id hides that item."""
+    session = Session()
+    session.feed(*call_events("resp_1", "item_fc", "call_1", "lookup_order"))
+    other = call_item("item_other", "call_1", "lookup_order", "{}", "completed")
+    assert session.feed(frame("conversation.item.added", previous_item_id=None, item=other)) == []
+    assert "item_other" in session.tracker.hidden.items
+    delta = frame("response.function_call_arguments.delta", item_id="item_x", call_id="call_1")
+    assert session.feed(delta) == []
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    sorted(WATCHED - {"response.created"}),
+)
+def test_an_unreadable_watched_frame_is_left_to_the_policy(event_type: str) -> None:
+    """A frame the tracker cannot read is not its business: it passes as it came."""
+    session = Session()
+    session.feed(*call_events("resp_1", "item_fc", "call_1", "lookup_order"))
+    broken = f'{{"type":"{event_type}","function_call","relay_tool_secret_1"'
+    assert session.tracker.upstream(event_type, broken) == broken
+
+
+def test_a_committed_buffer_before_any_call_is_not_parsed() -> None:
+    committed = frame("input_audio_buffer.committed", previous_item_id="a", item_id="b")
+    assert Session().tracker.upstream("input_audio_buffer.committed", committed) is committed
+
+
+def test_an_error_naming_the_prefix_without_an_error_object_passes() -> None:
+    text = frame("error", error="relay_tool_secret_1")
+    assert Session().feed(text) == [text]
+
+
+def test_an_unreadable_response_done_still_ends_the_response_in_flight() -> None:
+    """`response.done` that is not a readable object: passed on, and a waiting create goes."""
+    session = Session()
+    session.feed(CREATED, *call_events("resp_1", "item_fc", "call_1", "lookup_order"))
+    session.feed(response_done("resp_1"), frame("response.created", response={"id": "r2"}))
+    session.calls()
+    session.tracker.tool_done("call_1", "ok")
+    assert [e["type"] for e in session.sent()] == ["conversation.item.create"]
+    broken = '{"type":"response.done","response":"gone"}'
+    assert session.feed(broken) == [broken]
+    assert [e["type"] for e in session.sent()] == ["response.create"]
