@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit simulator tools-example bench clean
+.PHONY: help run test lint typecheck unit simulator tools-example mcp-example bench clean
 
 help:
 	@echo "make run        start the relay against the bundled simulator on http://127.0.0.1:8000"
 	@echo "make test       lint, type-check and run the whole test suite with coverage"
 	@echo "make simulator  run the simulator alone on 127.0.0.1:9000"
 	@echo "make tools-example  the example tool server on 127.0.0.1:8100 (needs RELAY_TOOLS_SIGNING_SECRET)"
+	@echo "make mcp-example    the example MCP server on 127.0.0.1:8200/mcp"
 	@echo "make bench      relay vs nginx vs direct benchmark (needs nginx; BENCH_ARGS=--quick for a smoke run)"
 
 $(BIN)/python:
@@ -40,6 +41,9 @@ simulator: $(VENV)/.installed-run
 
 tools-example: $(VENV)/.installed-run
 	$(BIN)/python -m examples.tools.server --host 127.0.0.1 --port 8100
+
+mcp-example: $(VENV)/.installed-run
+	$(BIN)/python -m examples.mcp.server --host 127.0.0.1 --port 8200
 
 bench: $(VENV)/.installed-run
 	$(BIN)/python -m bench $(BENCH_ARGS)

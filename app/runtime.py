@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from azure.identity.aio import DefaultAzureCredential
 
@@ -23,7 +24,8 @@ from app.policy import ClientPolicy, enforced_session, enforced_update, make_rul
 from app.relay import SessionLimits, SessionStats
 from app.slots import SessionSlots
 from app.tools.caller import ToolCaller
-from app.tools.spec import LoadedTool, load_tools, session_tool_names, tool_entries
+from app.tools.mcp import McpConnection
+from app.tools.spec import LoadedMcpServer, LoadedTool, load_tools, session_tool_names
 from app.upstream import (
     Dialer,
     EntraCredential,
@@ -41,7 +43,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Runtime:
-    """Everything a session needs, shared read-only across sessions."""
+    """Everything a session needs, shared across sessions.
+
+    `policy` and `enforced_update` are replaced together when an MCP server's tools
+    change; a session reads both once, when it starts, and keeps them.
+    """
 
     settings: Settings
     target: UpstreamTarget
@@ -56,6 +62,7 @@ class Runtime:
     metrics: RelayMetrics
     limits: SessionLimits
     tools: ToolCaller | None = None  # with RELAY_TOOLS_FILE
+    mcp: tuple[McpConnection, ...] = ()
     # Upgrades refused since the upstream last applied the enforced session (for /readyz).
     enforced_refusals_in_a_row: int = 0
 
@@ -68,7 +75,7 @@ def read_instructions(settings: Settings) -> str | None:
     return settings.instructions
 
 
-def read_tools(settings: Settings) -> tuple[LoadedTool, ...]:
+def read_tools(settings: Settings) -> tuple[LoadedTool | LoadedMcpServer, ...]:
     """The server tools of RELAY_TOOLS_FILE (none without it). Raises `ToolsFileError`."""
     if settings.tools_file is None:
         return ()
@@ -76,17 +83,18 @@ def read_tools(settings: Settings) -> tuple[LoadedTool, ...]:
 
 
 def build_policy(
-    settings: Settings, instructions: str | None, tools: tuple[LoadedTool, ...] = ()
+    settings: Settings, instructions: str | None, functions: Sequence[Mapping[str, Any]] = ()
 ) -> tuple[ClientPolicy, str]:
     """The client policy and the enforced `session.update` text.
 
-    Server tools join the enforced session's `tools`, after those of RELAY_SESSION.
+    The server tools' `functions` join the enforced session's `tools`, after those of
+    RELAY_SESSION.
     """
     dialect = settings.dialect
     session = dict(settings.session)
-    if tools:
+    if functions:
         declared = session.get("tools")
-        session["tools"] = [*(declared if isinstance(declared, list) else ()), *tool_entries(tools)]
+        session["tools"] = [*(declared if isinstance(declared, list) else ()), *functions]
     rules = make_rules(
         dialect,
         allowed_events=settings.allowed_client_events,
@@ -112,7 +120,7 @@ def _credential(settings: Settings) -> UpstreamCredential:
 
 @contextlib.asynccontextmanager
 async def open_runtime(
-    settings: Settings, tools: tuple[LoadedTool, ...] = ()
+    settings: Settings, tools: tuple[LoadedTool | LoadedMcpServer, ...] = ()
 ) -> AsyncIterator[Runtime]:
     """Build the runtime; on exit close the credential, the tool client and any simulator."""
     async with contextlib.AsyncExitStack() as stack:
@@ -142,20 +150,44 @@ async def open_runtime(
                 "this relay gets a metered upstream session. Use only for a local demo."
             )
         instructions = read_instructions(settings)
-        policy, update = build_policy(settings, instructions, tools)
+        webhooks = [tool for tool in tools if isinstance(tool, LoadedTool)]
+        servers = [tool for tool in tools if isinstance(tool, LoadedMcpServer)]
+        tool_names = [t.spec.name for t in webhooks] + [n for s in servers for n in s.functions()]
         lifecycle = Lifecycle()
-        metrics = RelayMetrics(lambda: _live_stats(lifecycle), [t.spec.name for t in tools])
+        metrics = RelayMetrics(lambda: _live_stats(lifecycle), sorted(tool_names))
         metrics.per_identity = settings.auth == "token"
+        runtime_box: list[Runtime] = []  # the runtime, once built: MCP listings update it
+
+        def tools_changed() -> None:
+            if runtime_box and caller is not None:
+                runtime = runtime_box[0]
+                runtime.policy, runtime.enforced_update = build_policy(
+                    settings, instructions, caller.functions()
+                )
+
+        mcp = tuple(
+            McpConnection(
+                server, max_output_bytes=settings.tool_max_output_bytes, on_listed=tools_changed
+            )
+            for server in servers
+        )
         caller = None
         if tools:
             caller = ToolCaller(
-                tools,
+                webhooks,
                 signing_secret=settings.tools_signing_secret,
                 max_output_bytes=settings.tool_max_output_bytes,
                 observe=metrics.tool_call,
+                mcp=mcp,
             )
             await caller.start()
             stack.push_async_callback(caller.aclose)
+        for connection in mcp:  # listed in the background; /readyz waits for the first listing
+            await connection.start()
+            stack.push_async_callback(connection.aclose)
+        policy, update = build_policy(
+            settings, instructions, caller.functions() if caller is not None else ()
+        )
         target = build_target(
             endpoint, settings.deployment, settings.azure_api_version, settings.dialect
         )
@@ -172,9 +204,9 @@ async def open_runtime(
         await dialer.start()
         stack.push_async_callback(dialer.aclose)
         summary = settings_summary(settings, instructions)
-        summary["server_tools"] = [tool.spec.name for tool in tools]
+        summary["server_tools"] = sorted(tool_names)
         logger.info("relay configuration", extra={"fields": summary})
-        yield Runtime(
+        runtime = Runtime(
             settings=settings,
             target=target,
             credential=credential,
@@ -195,7 +227,10 @@ async def open_runtime(
                 tool_max_concurrent_calls=settings.tool_max_concurrent_calls,
             ),
             tools=caller,
+            mcp=mcp,
         )
+        runtime_box.append(runtime)
+        yield runtime
 
 
 def _live_stats(lifecycle: Lifecycle) -> list[tuple[SessionStats, str | None]]:

@@ -73,6 +73,9 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
     """Dial, confirm the enforced session, accept, relay. Raises `Refusal` before accepting."""
     session_id = new_session_id()
     started = time.monotonic()
+    # The session's rules and tools, read once: a later change of tools applies to new sessions.
+    policy, enforced_update = runtime.policy, runtime.enforced_update
+    tool_names = runtime.tools.names if runtime.tools is not None else None
     try:
         upstream = await runtime.dialer.open()
     except UpstreamUnavailable as exc:
@@ -85,7 +88,7 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
         raise
     try:
         try:
-            await upstream.send(runtime.enforced_update)
+            await upstream.send(enforced_update)
         except UpstreamClosed:
             raise UpstreamUnavailable(502, "The upstream closed the connection.") from None
         budget = runtime.settings.upstream_connect_timeout_seconds - (time.monotonic() - started)
@@ -124,12 +127,13 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
     session = RelaySession(
         websocket,
         upstream,
-        runtime.policy,
+        policy,
         session_id,
         runtime.limits,
         identity,
         confirmed,
         tools=runtime.tools,
+        tool_names=tool_names,
     )
     runtime.lifecycle.add(session)
     try:

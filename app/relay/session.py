@@ -68,6 +68,7 @@ class RelaySession:
         identity: str | None = None,
         early_frames: list[str] | None = None,
         tools: ToolCaller | None = None,
+        tool_names: frozenset[str] | None = None,
     ) -> None:
         self._client = client
         self._upstream = upstream
@@ -79,7 +80,8 @@ class RelaySession:
         if tools is not None:
             # The relay's own event ids carry a secret, so a client cannot claim one.
             prefix = f"relay_tool_{secrets.token_hex(6)}_"
-            tracker = ToolTracker(tools.names, limits.tool_max_concurrent_calls, prefix)
+            names = tools.names if tool_names is None else tool_names
+            tracker = ToolTracker(names, limits.tool_max_concurrent_calls, prefix)
         self.core = SessionCore(policy, limits, session_id, self._clock(), tracker)
         self._tools = (
             SessionTools(

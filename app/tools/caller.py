@@ -20,22 +20,32 @@ import hmac
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import aiohttp
 import orjson
+from mcp.types import RequestParamsMeta
 
-from app.tools.spec import LoadedTool
+from app.tools.mcp import McpConnection
+from app.tools.spec import MCP_SEPARATOR, LoadedTool
 
 __all__ = ["OUTCOMES", "ToolCaller", "ToolOutcome", "ToolResult", "sign"]
 
-ToolOutcome = Literal["ok", "timeout", "failed", "invalid_arguments", "cancelled"]
-OUTCOMES: tuple[ToolOutcome, ...] = ("ok", "timeout", "failed", "invalid_arguments", "cancelled")
+ToolOutcome = Literal["ok", "timeout", "failed", "invalid_arguments", "unavailable", "cancelled"]
+OUTCOMES: tuple[ToolOutcome, ...] = (
+    "ok",
+    "timeout",
+    "failed",
+    "invalid_arguments",
+    "unavailable",
+    "cancelled",
+)
 
 _ERROR_OUTPUT: dict[ToolOutcome, str] = {
     "timeout": '{"error":"tool_timeout"}',
     "failed": '{"error":"tool_failed"}',
     "invalid_arguments": '{"error":"invalid_arguments"}',
+    "unavailable": '{"error":"tool_unavailable"}',
     "cancelled": '{"error":"tool_failed"}',
 }
 _MAX_CONNECTIONS = 100  # across all sessions; further calls wait for a free connection
@@ -75,7 +85,8 @@ def _output_of(body: bytes, max_output_bytes: int) -> str:
 
 
 class ToolCaller:
-    """Calls server tools for every session. Built and closed in the lifespan.
+    """Calls server tools for every session: webhooks over HTTP, MCP tools through their
+    server's `McpConnection`. Built and closed in the lifespan.
 
     `observe(tool, outcome, seconds)` is told of every call's end, cancellations
     included (for the metrics).
@@ -88,8 +99,10 @@ class ToolCaller:
         signing_secret: str | None,
         max_output_bytes: int,
         observe: Callable[[str, ToolOutcome, float], None],
+        mcp: Iterable[McpConnection] = (),
     ) -> None:
         self._tools: Mapping[str, LoadedTool] = {tool.spec.name: tool for tool in tools}
+        self._mcp: Mapping[str, McpConnection] = {server.label: server for server in mcp}
         self._secret = signing_secret
         self._max_output = max_output_bytes
         # JSON escapes can make the body several times the output: read at most this much.
@@ -99,7 +112,18 @@ class ToolCaller:
 
     @property
     def names(self) -> frozenset[str]:
-        return frozenset(self._tools)
+        """The server tools now: webhooks, and the MCP tools as last listed."""
+        names = set(self._tools)
+        for server in self._mcp.values():
+            names.update(server.tools)
+        return frozenset(names)
+
+    def functions(self) -> list[dict[str, Any]]:
+        """The session `tools` entries of every server tool now."""
+        entries = [tool.spec.function() for tool in self._tools.values()]
+        for server in self._mcp.values():
+            entries += [tool.entry() for tool in server.tools.values()]
+        return entries
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=_MAX_CONNECTIONS)
@@ -125,6 +149,16 @@ class ToolCaller:
             if arguments is None:
                 outcome = "invalid_arguments"
                 return ToolResult(_ERROR_OUTPUT[outcome], outcome)
+            label, _, mcp_tool = name.partition(MCP_SEPARATOR)
+            server = self._mcp.get(label) if mcp_tool and name not in self._tools else None
+            if server is not None:
+                # An open map in MCP (`extra_items`), which mypy's TypedDict does not model.
+                meta = cast(
+                    RequestParamsMeta,
+                    {"identity": identity, "session_id": session_id, "call_id": call_id},
+                )
+                output, outcome = await server.call(mcp_tool, arguments, meta)
+                return ToolResult(output, outcome)
             try:
                 output = await self._post(name, call_id, arguments, session_id, identity)
             except TimeoutError:

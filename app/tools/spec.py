@@ -1,6 +1,7 @@
 """The operator's server-side tools: the `RELAY_TOOLS_FILE` format, validated at startup.
 
-The file is YAML (JSON is valid YAML) holding a list of tools:
+The file is YAML (JSON is valid YAML) holding a list of webhook tools and MCP
+servers (entries with `type: mcp`):
 
     - name: lookup_order
       description: Look up an order by its id.
@@ -8,6 +9,10 @@ The file is YAML (JSON is valid YAML) holding a list of tools:
       url: https://tools.internal.example/lookup_order
       timeout_seconds: 5
       headers: {Authorization: "Bearer ${ORDERS_TOKEN}"}
+    - type: mcp
+      label: kb                      # its tools are offered as kb__<tool>
+      url: https://kb.internal.example/mcp
+      allowed_tools: [search]        # none when absent: deny by default
 
 Header values may name environment variables as `${NAME}`; they are read once,
 here, so secrets stay out of the file, and a missing one stops startup. Every
@@ -21,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -29,15 +34,49 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.net import is_loopback_host
 
-__all__ = ["ToolSpec", "ToolsFileError", "load_tools", "session_tool_names", "tool_entries"]
+__all__ = [
+    "LoadedMcpServer",
+    "LoadedTool",
+    "McpServerSpec",
+    "ToolSpec",
+    "ToolsFileError",
+    "load_tools",
+    "session_tool_names",
+    "tool_entries",
+]
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _RESERVED_HEADERS = frozenset({"content-type", "content-length", "host"})
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MCP_SEPARATOR = "__"  # an MCP tool is offered as <label>__<tool>
 
 
 class ToolsFileError(ValueError):
     """The tools file cannot be used; the message names the file, the tool and the field."""
+
+
+def _check_url(value: str) -> str:
+    parts = urlsplit(value)
+    if not parts.hostname or parts.scheme not in ("https", "http"):
+        raise ValueError("must be an https:// URL")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError("must use https:// (http:// only for loopback hosts)")
+    if parts.username or parts.password:
+        raise ValueError("must not carry credentials; use headers")
+    return value
+
+
+def _check_headers(value: dict[str, str]) -> dict[str, str]:
+    for name, header in value.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid header name")
+        lowered = name.lower()
+        if lowered in _RESERVED_HEADERS or lowered.startswith("x-relay-"):
+            raise ValueError(f"{name!r} is set by the relay")
+        if "\r" in header or "\n" in header:
+            raise ValueError(f"the value of {name!r} has a line break")
+    return value
 
 
 class ToolSpec(BaseModel):
@@ -62,27 +101,12 @@ class ToolSpec(BaseModel):
     @field_validator("url")
     @classmethod
     def _egress(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if not parts.hostname or parts.scheme not in ("https", "http"):
-            raise ValueError("must be an https:// URL")
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-            raise ValueError("must use https:// (http:// only for loopback hosts)")
-        if parts.username or parts.password:
-            raise ValueError("must not carry credentials; use headers")
-        return value
+        return _check_url(value)
 
     @field_validator("headers")
     @classmethod
     def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, header in value.items():
-            if not _HEADER_NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid header name")
-            lowered = name.lower()
-            if lowered in _RESERVED_HEADERS or lowered.startswith("x-relay-"):
-                raise ValueError(f"{name!r} is set by the relay")
-            if "\r" in header or "\n" in header:
-                raise ValueError(f"the value of {name!r} has a line break")
-        return value
+        return _check_headers(value)
 
     def function(self) -> dict[str, Any]:
         """The tool as the model sees it: a `function` entry of the session's `tools`."""
@@ -92,6 +116,44 @@ class ToolSpec(BaseModel):
             "description": self.description,
             "parameters": self.parameters,
         }
+
+
+class McpServerSpec(BaseModel):
+    """One MCP server (Streamable HTTP) whose allowed tools the relay offers and calls."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["mcp"]
+    label: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,32}$")]
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    allowed_tools: list[str] = Field(default_factory=list)
+    timeout_seconds: float = Field(10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _egress(cls, value: str) -> str:
+        return _check_url(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_headers(value)
+
+    def function_name(self, tool: str) -> str:
+        return f"{self.label}{MCP_SEPARATOR}{tool}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedMcpServer:
+    """An MCP server ready to connect to: its spec with its headers resolved."""
+
+    spec: McpServerSpec
+    headers: Mapping[str, str]
+
+    def functions(self) -> frozenset[str]:
+        """The function names its allowed tools are offered under."""
+        return frozenset(self.spec.function_name(tool) for tool in self.spec.allowed_tools)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +175,12 @@ def _resolve(value: str, environ: Mapping[str, str], where: str) -> str:
 
 
 def _describe(path: Path, entry: object, index: int, exc: ValidationError) -> str:
-    name = entry.get("name") if isinstance(entry, dict) else None
-    tool = f"tool {name!r}" if isinstance(name, str) else f"tool #{index + 1}"
+    fields = entry if isinstance(entry, dict) else {}
+    name, label = fields.get("name"), fields.get("label")
+    if fields.get("type") == "mcp":
+        tool = f"MCP server {label!r}" if isinstance(label, str) else f"entry #{index + 1}"
+    else:
+        tool = f"tool {name!r}" if isinstance(name, str) else f"tool #{index + 1}"
     lines = []
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "(entry)"
@@ -133,7 +199,7 @@ def session_tool_names(session: Mapping[str, Any]) -> set[str]:
 
 def load_tools(
     path: Path, environ: Mapping[str, str] | None = None, client_tools: Iterable[str] = ()
-) -> tuple[LoadedTool, ...]:
+) -> tuple[LoadedTool | LoadedMcpServer, ...]:
     """Read and validate the tools file. Raises `ToolsFileError`.
 
     `client_tools` are the names already declared in `RELAY_SESSION`: a server
@@ -150,26 +216,45 @@ def load_tools(
         raise ToolsFileError(f"{path}: must hold a list of tools")
     taken = set(client_tools)
     seen: set[str] = set()
-    loaded: list[LoadedTool] = []
+    labels: set[str] = set()
+    loaded: list[LoadedTool | LoadedMcpServer] = []
     for index, entry in enumerate(raw):
+        mcp = isinstance(entry, dict) and entry.get("type") == "mcp"
         try:
-            spec = ToolSpec.model_validate(entry)
+            spec: ToolSpec | McpServerSpec = (
+                McpServerSpec.model_validate(entry) if mcp else ToolSpec.model_validate(entry)
+            )
         except ValidationError as exc:
             raise ToolsFileError(_describe(path, entry, index, exc)) from None
-        where = f"{path}: tool {spec.name!r}"
-        if spec.name in seen:
-            raise ToolsFileError(f"{where}: name: declared twice")
-        if spec.name in taken:
-            raise ToolsFileError(f"{where}: name: also declared in RELAY_SESSION tools")
-        seen.add(spec.name)
+        if isinstance(spec, McpServerSpec):
+            where = f"{path}: MCP server {spec.label!r}"
+            if spec.label in labels:
+                raise ToolsFileError(f"{where}: label: declared twice")
+            labels.add(spec.label)
+            names = [spec.function_name(tool) for tool in spec.allowed_tools]
+            for name in names:
+                if not _FUNCTION_NAME.match(name):
+                    raise ToolsFileError(f"{where}: allowed_tools: {name!r} is not a valid name")
+        else:
+            where = f"{path}: tool {spec.name!r}"
+            names = [spec.name]
+        for name in names:
+            if name in seen:
+                raise ToolsFileError(f"{where}: name: {name} declared twice")
+            if name in taken:
+                raise ToolsFileError(f"{where}: name: {name} also declared in RELAY_SESSION tools")
+            seen.add(name)
         headers = {
             name: _resolve(value, environ, f"{where}: headers.{name}")
             for name, value in spec.headers.items()
         }
-        loaded.append(LoadedTool(spec, headers))
+        if isinstance(spec, McpServerSpec):
+            loaded.append(LoadedMcpServer(spec, headers))
+        else:
+            loaded.append(LoadedTool(spec, headers))
     return tuple(loaded)
 
 
 def tool_entries(tools: Iterable[LoadedTool]) -> list[dict[str, Any]]:
-    """The session `tools` entries of the server tools."""
+    """The session `tools` entries of the webhook tools."""
     return [tool.spec.function() for tool in tools]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import sys
@@ -26,14 +27,14 @@ TOKENS = "support-web:" + "s" * 24 + ",web:" + "w" * 24
 _LISTENING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
-@pytest.fixture
-async def example_server() -> AsyncIterator[int]:
-    """`python -m examples.tools.server`, on a free port; yields the port."""
+@contextlib.asynccontextmanager
+async def example_process(module: str) -> AsyncIterator[int]:
+    """`python -m <module> --port 0` from the repository root; yields the port it took."""
     env = {**os.environ, "RELAY_TOOLS_SIGNING_SECRET": SECRET}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "examples.tools.server",
+        module,
         "--port",
         "0",
         cwd=ROOT,
@@ -51,11 +52,19 @@ async def example_server() -> AsyncIterator[int]:
         await proc.wait()
 
 
-def tools_file(tmp_path: Path, port: int) -> Path:
-    """The example's tools file, pointed at the port the example server took."""
-    tools: list[dict[str, Any]] = yaml.safe_load((ROOT / "examples/tools/tools.yaml").read_text())
+@pytest.fixture
+async def example_server() -> AsyncIterator[int]:
+    """`python -m examples.tools.server`, as `make tools-example` runs it."""
+    async with example_process("examples.tools.server") as port:
+        yield port
+
+
+def tools_file(tmp_path: Path, port: int, example: str = "tools", default_port: int = 8100) -> Path:
+    """An example's tools file, pointed at the port the example server took."""
+    text = (ROOT / "examples" / example / "tools.yaml").read_text()
+    tools: list[dict[str, Any]] = yaml.safe_load(text)
     for tool in tools:
-        tool["url"] = tool["url"].replace(":8100/", f":{port}/")
+        tool["url"] = tool["url"].replace(f":{default_port}/", f":{port}/")
     path = tmp_path / "tools.yaml"
     path.write_text(yaml.safe_dump(tools))
     return path

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.tools.spec import ToolsFileError, load_tools, session_tool_names
+from app.tools.spec import LoadedTool, ToolsFileError, load_tools, session_tool_names
 from tests.support.relay_process import run_relay_to_exit
 
 GOOD = """
@@ -29,10 +29,12 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_a_good_file_loads_with_its_env_references_resolved(tmp_path: Path) -> None:
     """Headers name env vars as ${NAME}; YAML and inline JSON entries both load."""
     tools = load_tools(write(tmp_path, GOOD), {"ORDERS_TOKEN": "t0ken"})
-    assert [t.spec.name for t in tools] == ["lookup_order", "book_slot"]
-    assert tools[0].headers == {"Authorization": "Bearer t0ken", "X-Team": "support"}
-    assert tools[0].spec.timeout_seconds == 10
-    assert tools[1].spec.function() == {
+    assert all(isinstance(t, LoadedTool) for t in tools)
+    webhooks = [t for t in tools if isinstance(t, LoadedTool)]
+    assert [t.spec.name for t in webhooks] == ["lookup_order", "book_slot"]
+    assert webhooks[0].headers == {"Authorization": "Bearer t0ken", "X-Team": "support"}
+    assert webhooks[0].spec.timeout_seconds == 10
+    assert webhooks[1].spec.function() == {
         "type": "function",
         "name": "book_slot",
         "description": "Book.",
@@ -71,7 +73,7 @@ ENTRY = "- {name: %s, description: d, parameters: {type: object}, url: %s%s}\n"
             "- {name: t, description: d, parameters: {type: string}, url: 'https://x.example'}\n",
             "parameters: must be a JSON Schema object",
         ),
-        (ENTRY % ("t", "https://x.example", "") * 2, "tool 't': name: declared twice"),
+        (ENTRY % ("t", "https://x.example", "") * 2, "tool 't': name: t declared twice"),
         ("- 42\n", "tool #1: (entry): Input should be a valid dictionary"),
         ("name: t\n", "must hold a list of tools"),
         ("- [unclosed\n", "is not valid YAML"),
