@@ -17,7 +17,7 @@ from collections.abc import Generator
 from app.simulator.dialect import NAMES, Dialect
 from app.simulator.events import Event, new_id, server_event
 from app.simulator.items import Conversation, StoredItem
-from app.simulator.response import compute_usage
+from app.simulator.response import StreamedRun, compute_usage
 
 __all__ = ["FunctionCallRun", "find_calls", "function_tools", "tool_answer"]
 
@@ -76,7 +76,7 @@ def tool_answer(conversation: Conversation) -> str | None:
     )
 
 
-class FunctionCallRun:
+class FunctionCallRun(StreamedRun):
     """Streams one response made of function calls; the same interface as `ResponseRun`."""
 
     def __init__(
@@ -108,20 +108,6 @@ class FunctionCallRun:
             for item in self.items:
                 self._previous.append(conversation.insert(StoredItem(item)))
         self._steps = self._generate()
-
-    @property
-    def id(self) -> str:
-        return str(self.response["id"])
-
-    def step(self) -> list[Event] | None:
-        return None if self.finished else next(self._steps, None)
-
-    def cancel(self, reason: str) -> list[Event]:
-        self._steps.close()
-        self._finish("incomplete")
-        self.response["status"] = "cancelled"
-        self.response["status_details"] = {"type": "cancelled", "reason": reason}
-        return [self._response_done()]
 
     def _generate(self) -> Generator[list[Event], None, None]:
         names = NAMES[self.dialect]

@@ -104,7 +104,42 @@ def item_events(dialect: Dialect, item: Event, previous_item_id: str | None) -> 
     return events
 
 
-class ResponseRun:
+class StreamedRun:
+    """What every simulated response shares: its id, `step` and `cancel`.
+
+    A subclass sets `response`, `finished` and `_steps` (its `_generate()`), and
+    defines `_finish(status)` and `_response_done()`.
+    """
+
+    response: Event
+    finished: bool
+    _steps: Generator[list[Event], None, None]
+
+    @property
+    def id(self) -> str:
+        """The response id."""
+        return str(self.response["id"])
+
+    def step(self) -> list[Event] | None:
+        """The next batch of events, or None once the run is finished."""
+        return None if self.finished else next(self._steps, None)
+
+    def cancel(self, reason: str) -> list[Event]:
+        """Stop streaming and return ``response.done`` with status ``cancelled`` and usage."""
+        self._steps.close()
+        self._finish("incomplete")
+        self.response["status"] = "cancelled"
+        self.response["status_details"] = {"type": "cancelled", "reason": reason}
+        return [self._response_done()]
+
+    def _finish(self, status: str) -> None:
+        raise NotImplementedError
+
+    def _response_done(self) -> Event:
+        raise NotImplementedError
+
+
+class ResponseRun(StreamedRun):
     """Streams one response; `step` yields the next batch until `finished` is set.
 
     The first batch (``response.created`` ... ``response.content_part.added``) is meant to be
@@ -147,23 +182,6 @@ class ResponseRun:
         self.delivered_bytes = 0
         self.finished = False
         self._steps = self._generate()
-
-    @property
-    def id(self) -> str:
-        """The response id."""
-        return str(self.response["id"])
-
-    def step(self) -> list[Event] | None:
-        """The next batch of events, or None once the run is finished."""
-        return None if self.finished else next(self._steps, None)
-
-    def cancel(self, reason: str) -> list[Event]:
-        """Stop streaming and return ``response.done`` with status ``cancelled`` and usage."""
-        self._steps.close()
-        self._finish("incomplete")
-        self.response["status"] = "cancelled"
-        self.response["status_details"] = {"type": "cancelled", "reason": reason}
-        return [self._response_done()]
 
     def _part(self, *, in_item: bool = False) -> dict[str, Any]:
         """The content part: typed `text`/`audio` in content-part events, as both dialects

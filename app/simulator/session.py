@@ -26,7 +26,7 @@ from app.simulator.dialect import (
 )
 from app.simulator.events import Event, error_event, new_id, server_event
 from app.simulator.items import Conversation, StoredItem, UserInput, user_input_of
-from app.simulator.response import ResponseRun, transcription_usage
+from app.simulator.response import ResponseRun, StreamedRun, transcription_usage
 from app.simulator.session_config import check_update, deep_merge
 from app.simulator.vad import EnergyVad
 
@@ -46,7 +46,7 @@ class RealtimeSession:
         self.appended_bytes = 0
         """Bytes ever appended: the VAD timeline; ``audio_*_ms`` values count from its start."""
         self.vad = EnergyVad()
-        self.active: ResponseRun | FunctionCallRun | None = None
+        self.active: StreamedRun | None = None
         self._speech_item_id: str | None = None
         self._handlers: dict[str, Callable[[Event], list[Event]]] = {
             "session.update": self._session_update,

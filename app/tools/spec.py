@@ -79,24 +79,14 @@ def _check_headers(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-class ToolSpec(BaseModel):
-    """One webhook tool, as the file declares it (header values still unresolved)."""
+class _Endpoint(BaseModel):
+    """What webhook tools and MCP servers share: where the relay calls, with what headers."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-    description: str
-    parameters: dict[str, Any]
     url: str
-    timeout_seconds: float = Field(10.0, gt=0, le=300)
     headers: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("parameters")
-    @classmethod
-    def _json_schema_object(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if value.get("type", "object") != "object":
-            raise ValueError('must be a JSON Schema object ("type": "object")')
-        return value
+    timeout_seconds: float = Field(10.0, gt=0, le=300)
 
     @field_validator("url")
     @classmethod
@@ -107,6 +97,21 @@ class ToolSpec(BaseModel):
     @classmethod
     def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
         return _check_headers(value)
+
+
+class ToolSpec(_Endpoint):
+    """One webhook tool, as the file declares it (header values still unresolved)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    description: str
+    parameters: dict[str, Any]
+
+    @field_validator("parameters")
+    @classmethod
+    def _json_schema_object(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("type", "object") != "object":
+            raise ValueError('must be a JSON Schema object ("type": "object")')
+        return value
 
     def function(self) -> dict[str, Any]:
         """The tool as the model sees it: a `function` entry of the session's `tools`."""
@@ -118,27 +123,12 @@ class ToolSpec(BaseModel):
         }
 
 
-class McpServerSpec(BaseModel):
+class McpServerSpec(_Endpoint):
     """One MCP server (Streamable HTTP) whose allowed tools the relay offers and calls."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: Literal["mcp"]
     label: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,32}$")]
-    url: str
-    headers: dict[str, str] = Field(default_factory=dict)
     allowed_tools: list[str] = Field(default_factory=list)
-    timeout_seconds: float = Field(10.0, gt=0, le=300)
-
-    @field_validator("url")
-    @classmethod
-    def _egress(cls, value: str) -> str:
-        return _check_url(value)
-
-    @field_validator("headers")
-    @classmethod
-    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_headers(value)
 
     def function_name(self, tool: str) -> str:
         return f"{self.label}{MCP_SEPARATOR}{tool}"

@@ -59,6 +59,29 @@ async def relay_for(
         yield relay
 
 
+Served = tuple[McpTestServer, RunningRelay]
+
+
+@pytest.fixture
+async def served(
+    simulator: Simulator, tmp_path: Path
+) -> AsyncIterator[tuple[McpTestServer, RunningRelay]]:
+    """The test MCP server, and a relay listing it with every tool but `admin` allowed."""
+    async with (
+        McpTestServer() as mcp,
+        relay_for(simulator, mcp_tools_file(tmp_path, mcp.url)) as relay,
+    ):
+        yield mcp, relay
+
+
+@asynccontextmanager
+async def opened(relay: RunningRelay) -> AsyncIterator[ClientConnection]:
+    """A client session on `relay`, past `session.created`."""
+    async with connect(relay.ws_url()) as ws:
+        await recv_until(ws, "session.created")
+        yield ws
+
+
 async def ask(ws: ClientConnection, text: str) -> tuple[list[str], str]:
     """Send `text` and a response.create; every frame, and the answer's text."""
     frames: list[str] = []
@@ -81,17 +104,13 @@ def offered(simulator: Simulator, index: int) -> list[str]:
 
 
 async def test_an_mcp_tool_is_run_by_the_relay_and_only_its_answer_reaches_the_client(
-    simulator: Simulator, tmp_path: Path
+    simulator: Simulator, served: Served
 ) -> None:
     """The call goes over MCP with the caller in `_meta`; the client sees only the answer."""
-    async with (
-        McpTestServer() as mcp,
-        relay_for(simulator, mcp_tools_file(tmp_path, mcp.url)) as relay,
-    ):
-        async with connect(relay.ws_url()) as ws:
-            await recv_until(ws, "session.created")
-            frames, answer = await ask(ws, 'kb__lookup({"id": "42"})')
-        samples = await scrape(relay.http_url)
+    mcp, relay = served
+    async with opened(relay) as ws:
+        frames, answer = await ask(ws, 'kb__lookup({"id": "42"})')
+    samples = await scrape(relay.http_url)
     assert answer == f"Tool kb__lookup returned: order 42: {MCP_MARKER}"
     [meta] = mcp.metas
     assert meta.get("identity") is None  # RELAY_AUTH=none: no identity
@@ -110,15 +129,12 @@ async def test_an_mcp_tool_is_run_by_the_relay_and_only_its_answer_reaches_the_c
 
 
 async def test_only_allowed_tools_are_offered_under_the_servers_label(
-    simulator: Simulator, tmp_path: Path
+    simulator: Simulator, served: Served
 ) -> None:
     """`admin` is not allowed and `fresh` does not exist yet; the rest are `kb__<tool>`."""
-    async with (
-        McpTestServer() as mcp,
-        relay_for(simulator, mcp_tools_file(tmp_path, mcp.url)) as relay,
-    ):
-        async with connect(relay.ws_url()) as ws:
-            await recv_until(ws, "session.created")
+    _mcp, relay = served
+    async with opened(relay):
+        pass
     assert sorted(offered(simulator, 0)) == ["kb__broken", "kb__lookup", "kb__slow", "kb__unlock"]
     tools = simulator.connections[0].received_events()[0]["session"]["tools"]
     lookup = next(t for t in tools if t["name"] == "kb__lookup")
@@ -134,29 +150,26 @@ async def test_without_allowed_tools_a_server_offers_nothing(
         McpTestServer() as mcp,
         relay_for(simulator, mcp_tools_file(tmp_path, mcp.url, [])) as relay,
     ):
-        async with connect(relay.ws_url()) as ws:
-            await recv_until(ws, "session.created")
+        async with opened(relay):
+            pass
     assert offered(simulator, 0) == []
 
 
 async def test_a_changed_tool_list_applies_to_new_sessions_only(
-    simulator: Simulator, tmp_path: Path
+    simulator: Simulator, served: Served
 ) -> None:
     """After `list_changed`, a new session is offered `kb__fresh`; the open one is not."""
-    async with (
-        McpTestServer() as mcp,
-        relay_for(simulator, mcp_tools_file(tmp_path, mcp.url)) as relay,
-    ):
-        connection = relay.runtime.mcp[0]
-        async with connect(relay.ws_url()) as first:
-            await recv_until(first, "session.created")
-            _, unlocked = await ask(first, "kb__unlock({})")
-            assert unlocked == "Tool kb__unlock returned: unlocked"
-            await asyncio.wait_for(connection.wait_for(lambda c: "kb__fresh" in c.tools), 10)
-            async with connect(relay.ws_url()) as second:
-                await recv_until(second, "session.created")
-                _, fresh = await ask(second, "kb__fresh({})")
-            _, old = await ask(first, "kb__fresh({})")
+    _mcp, relay = served
+    connection = relay.runtime.mcp[0]
+    async with connect(relay.ws_url()) as first:
+        await recv_until(first, "session.created")
+        _, unlocked = await ask(first, "kb__unlock({})")
+        assert unlocked == "Tool kb__unlock returned: unlocked"
+        await asyncio.wait_for(connection.wait_for(lambda c: "kb__fresh" in c.tools), 10)
+        async with connect(relay.ws_url()) as second:
+            await recv_until(second, "session.created")
+            _, fresh = await ask(second, "kb__fresh({})")
+        _, old = await ask(first, "kb__fresh({})")
     assert "kb__fresh" not in offered(simulator, 0)
     assert "kb__fresh" in offered(simulator, 1)
     assert fresh == "Tool kb__fresh returned: fresh result"
@@ -164,17 +177,13 @@ async def test_a_changed_tool_list_applies_to_new_sessions_only(
 
 
 async def test_an_mcp_tool_error_tells_the_model_tool_failed_with_its_text(
-    simulator: Simulator, tmp_path: Path
+    simulator: Simulator, served: Served
 ) -> None:
     """`isError` becomes {"error":"tool_failed", "text": ...}; counted as failed."""
-    async with (
-        McpTestServer() as mcp,
-        relay_for(simulator, mcp_tools_file(tmp_path, mcp.url)) as relay,
-    ):
-        async with connect(relay.ws_url()) as ws:
-            await recv_until(ws, "session.created")
-            _, answer = await ask(ws, "kb__broken({})")
-        samples = await scrape(relay.http_url)
+    _mcp, relay = served
+    async with opened(relay) as ws:
+        _, answer = await ask(ws, "kb__broken({})")
+    samples = await scrape(relay.http_url)
     output = orjson.loads(answer.removeprefix("Tool kb__broken returned: "))
     assert output["error"] == "tool_failed"
     assert "the kb index is offline" in output["text"]
@@ -182,23 +191,19 @@ async def test_an_mcp_tool_error_tells_the_model_tool_failed_with_its_text(
 
 
 async def test_a_server_that_goes_away_is_unavailable_then_recovers(
-    simulator: Simulator, tmp_path: Path
+    simulator: Simulator, served: Served
 ) -> None:
     """Killed: calls answer `tool_unavailable` at once. Restarted: reconnected, calls work."""
-    async with (
-        McpTestServer() as mcp,
-        relay_for(simulator, mcp_tools_file(tmp_path, mcp.url)) as relay,
-    ):
-        connection = relay.runtime.mcp[0]
-        async with connect(relay.ws_url()) as ws:
-            await recv_until(ws, "session.created")
-            await mcp.stop()
-            _, down = await ask(ws, 'kb__lookup({"id": "1"})')  # finds the server gone
-            _, still = await ask(ws, 'kb__lookup({"id": "1"})')  # answered at once
-            await mcp.start()
-            await asyncio.wait_for(connection.wait_for(lambda c: c.available.is_set()), 20)
-            _, back = await ask(ws, 'kb__lookup({"id": "2"})')
-        samples = await scrape(relay.http_url)
+    mcp, relay = served
+    connection = relay.runtime.mcp[0]
+    async with opened(relay) as ws:
+        await mcp.stop()
+        _, down = await ask(ws, 'kb__lookup({"id": "1"})')  # finds the server gone
+        _, still = await ask(ws, 'kb__lookup({"id": "1"})')  # answered at once
+        await mcp.start()
+        await asyncio.wait_for(connection.wait_for(lambda c: c.available.is_set()), 20)
+        _, back = await ask(ws, 'kb__lookup({"id": "2"})')
+    samples = await scrape(relay.http_url)
     assert down == still == 'Tool kb__lookup returned: {"error":"tool_unavailable"}'
     assert back == f"Tool kb__lookup returned: order 2: {MCP_MARKER}"
     assert sample(samples, "relay_tool_calls_total", tool="kb__lookup", outcome="unavailable") == 2
@@ -222,7 +227,7 @@ async def test_readyz_waits_for_the_first_listing(simulator: Simulator, tmp_path
 
 
 async def test_a_clients_own_mcp_tool_is_still_stripped(
-    simulator: Simulator, tmp_path: Path
+    simulator: Simulator, served: Served
 ) -> None:
     """A client `session.update` naming an `mcp` tool reaches the upstream without it."""
     mcp_tool: dict[str, Any] = {
@@ -230,15 +235,11 @@ async def test_a_clients_own_mcp_tool_is_still_stripped(
         "server_label": "evil",
         "server_url": "https://x.example",
     }
-    async with (
-        McpTestServer() as mcp,
-        relay_for(simulator, mcp_tools_file(tmp_path, mcp.url)) as relay,
-    ):
-        async with connect(relay.ws_url()) as ws:
-            await recv_until(ws, "session.created")
-            update = {"type": "realtime", "tools": [mcp_tool], "output_modalities": ["text"]}
-            await send_event(ws, {"type": "session.update", "session": update})
-            await recv_until(ws, "session.updated")
+    _mcp, relay = served
+    async with opened(relay) as ws:
+        update = {"type": "realtime", "tools": [mcp_tool], "output_modalities": ["text"]}
+        await send_event(ws, {"type": "session.update", "session": update})
+        await recv_until(ws, "session.updated")
     sent = [e for e in simulator.connections[0].received_events() if e["type"] == "session.update"]
     assert "tools" not in sent[1]["session"]
     assert "evil" not in orjson.dumps(sent[1]).decode()
