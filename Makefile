@@ -18,12 +18,13 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# flock: `make run` and `make tools-example` started together must not install at once.
 $(VENV)/.installed-run: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e .
+	flock $(VENV)/.install-lock $(PIP) -e .
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e '.[dev]'
+	flock $(VENV)/.install-lock $(PIP) -e '.[dev]'
 	@touch $@ $(VENV)/.installed-run
 
 # The local demo: no Azure account, no client auth, loopback only.
