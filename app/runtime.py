@@ -185,9 +185,6 @@ async def open_runtime(
         for connection in mcp:  # listed in the background; /readyz waits for the first listing
             await connection.start()
             stack.push_async_callback(connection.aclose)
-        policy, update = build_policy(
-            settings, instructions, caller.functions() if caller is not None else ()
-        )
         target = build_target(
             endpoint, settings.deployment, settings.azure_api_version, settings.dialect
         )
@@ -206,6 +203,11 @@ async def open_runtime(
         summary = settings_summary(settings, instructions)
         summary["server_tools"] = sorted(tool_names)
         logger.info("relay configuration", extra={"fields": summary})
+        # Built with the tools as listed by now; with no await before the runtime is in the
+        # box, so a listing that ends later always reaches it through tools_changed.
+        policy, update = build_policy(
+            settings, instructions, caller.functions() if caller is not None else ()
+        )
         runtime = Runtime(
             settings=settings,
             target=target,

@@ -208,9 +208,10 @@ class McpConnection:
             streamable_http_client(self._server.spec.url, http_client=http) as streams,
             ClientSession(streams[0], streams[1], message_handler=self._on_message) as session,
         ):
-            await session.initialize()
-            self._lost = False
-            await self._list(session)
+            async with asyncio.timeout(self._server.spec.timeout_seconds):
+                await session.initialize()
+                self._lost = False
+                await self._list(session)
             self._session = session
             self._up = True
             self._set_available(True)
@@ -229,7 +230,8 @@ class McpConnection:
                 self._wake.clear()
                 if self._lost:
                     raise ConnectionError("the MCP transport failed")
-                await self._list(session)
+                async with asyncio.timeout(self._server.spec.timeout_seconds):
+                    await self._list(session)
 
     async def _list(self, session: ClientSession) -> None:
         found: dict[str, McpTool] = {}
