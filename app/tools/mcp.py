@@ -53,6 +53,7 @@ _UNAVAILABLE = '{"error":"tool_unavailable"}'
 # Errors the SDK makes up when the transport broke (the connection closed, or the server
 # no longer knows the session, as after a restart), not answers of the server.
 _TRANSPORT_ERRORS = frozenset({CONNECTION_CLOSED, INVALID_REQUEST})
+_CLOSE_ATTEMPTS, _CLOSE_SECONDS = 3, 2.0  # stopping the session task at shutdown
 _PING_SECONDS = 15.0  # an idle session is pinged this often, to notice a server gone
 
 
@@ -133,11 +134,22 @@ class McpConnection:
         self._task = asyncio.create_task(self._run(), name=f"mcp-{self.label}")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop the session task, bounded: a cancel the SDK's task groups absorb is repeated."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        for _ in range(_CLOSE_ATTEMPTS):
+            task.cancel()
+            await asyncio.wait([task], timeout=_CLOSE_SECONDS)
+            if task.done():
+                break
+        else:
+            logger.error(
+                "MCP session task did not stop", extra={"fields": {"mcp_server": self.label}}
+            )
+        if task.done() and not task.cancelled():
+            with contextlib.suppress(BaseException):
+                task.result()
 
     async def wait_for(self, predicate: Callable[[McpConnection], bool]) -> None:
         """Return once `predicate(self)` holds, checked after every change of state."""

@@ -96,9 +96,11 @@ class McpTestServer:
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         listening = asyncio.create_task(self._server.listening.wait())
-        await asyncio.wait([self._task, listening], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([self._task, listening], return_when=asyncio.FIRST_COMPLETED, timeout=30)
         if not listening.done():
             listening.cancel()
+            if not self._task.done():
+                raise AssertionError("the MCP test server did not start within 30 s")
             self._task.result()
 
     async def stop(self) -> None:
@@ -107,7 +109,11 @@ class McpTestServer:
         self.release.set()  # a held call must not keep the server from stopping
         self._server.should_exit = True
         self._server.force_exit = True
-        await self._task
+        await asyncio.wait([self._task], timeout=10)
+        if not self._task.done():  # bounded: a stop that hangs fails the test, not CI
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=5)
+            raise AssertionError("the MCP test server did not stop within 10 s")
         self.release = asyncio.Event()
 
     async def __aenter__(self) -> McpTestServer:

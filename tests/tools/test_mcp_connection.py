@@ -25,7 +25,8 @@ async def connected(
     )
     await connection.start()
     try:
-        yield connection
+        async with asyncio.timeout(60):  # a hang fails this test instead of stalling the run
+            yield connection
     finally:
         await connection.aclose()
 
