@@ -128,6 +128,7 @@ class McpConnection:
         self._wake = asyncio.Event()
         self._lost = False
         self._up = False
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -138,6 +139,7 @@ class McpConnection:
         task, self._task = self._task, None
         if task is None:
             return
+        self._closing = True  # a cancel the SDK absorbs still ends the loop
         for _ in range(_CLOSE_ATTEMPTS):
             task.cancel()
             await asyncio.wait([task], timeout=_CLOSE_SECONDS)
@@ -196,10 +198,12 @@ class McpConnection:
     async def _run(self) -> None:
         low, high = self._backoff
         delay = low
-        while True:
+        while not self._closing:
             try:
                 await self._serve_session()
             except Exception as exc:
+                if self._closing:
+                    return
                 logger.warning(
                     "MCP server unavailable; reconnecting",
                     extra={"fields": {"mcp_server": self.label, "error": type(exc).__name__}},
