@@ -163,7 +163,9 @@ class ToolCaller:
                 output = await self._post(name, call_id, arguments, session_id, identity)
             except TimeoutError:
                 outcome = "timeout"
-            except (_Failed, aiohttp.ClientError, OSError, ValueError):
+            except (
+                Exception
+            ):  # any other end of the call is the tool's failure; never the session's
                 outcome = "failed"
             else:
                 outcome = "ok"
