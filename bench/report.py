@@ -21,7 +21,7 @@ __all__ = [
 
 P99_LIMIT_MS = 50.0
 SATURATED_CORE = 0.90
-TARGETS = ("direct", "nginx", "relay")
+TARGETS = ("direct", "nginx", "peer", "relay")
 
 Results = dict[str, dict[str, Any]]
 
@@ -31,11 +31,18 @@ class Row:
     label: str
     values: dict[str, Any]  # target -> number, string or None
     ratio: float | None = None  # relay / nginx
+    peer_ratio: float | None = None  # relay / peer
 
     def cells(self, targets: list[str]) -> list[str]:
         cells = [self.label, *(_fmt(self.values.get(t)) for t in targets)]
         cells.append(_fmt_ratio(self.ratio))
+        if "peer" in targets:
+            cells.append(_fmt_ratio(self.peer_ratio))
         return cells
+
+
+def ratio_columns(targets: list[str]) -> list[str]:
+    return ["relay/nginx", *(["relay/peer"] if "peer" in targets else [])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +78,8 @@ def _fmt_ratio(ratio: float | None) -> str:
     return "" if ratio is None else ("inf" if math.isinf(ratio) else f"{ratio:.2f}x")
 
 
-def _ratio(values: dict[str, Any]) -> float | None:
-    relay, nginx = values.get("relay"), values.get("nginx")
+def _ratio(values: dict[str, Any], reference: str = "nginx") -> float | None:
+    relay, nginx = values.get("relay"), values.get(reference)
     if not isinstance(relay, int | float) or not isinstance(nginx, int | float):
         return None
     if isinstance(relay, bool) or isinstance(nginx, bool):
@@ -149,7 +156,14 @@ def build_rows(results: Results, targets: list[str], session_counts: list[int]) 
     rows: list[Row] = []
 
     def add(label: str, values: dict[str, Any], ratio: bool = True) -> None:
-        rows.append(Row(label, values, _ratio(values) if ratio else None))
+        rows.append(
+            Row(
+                label,
+                values,
+                _ratio(values) if ratio else None,
+                _ratio(values, "peer") if ratio else None,
+            )
+        )
 
     def scenario(name: str, key: str) -> dict[str, Any]:
         return {t: results.get(t, {}).get(name, {}).get(key) for t in targets}
@@ -307,7 +321,7 @@ def text(
     errors: dict[str, str],
 ) -> str:
     lines = [*header, ""]
-    lines += _table(["metric", *targets, "relay/nginx"], [r.cells(targets) for r in rows])
+    lines += _table(["metric", *targets, *ratio_columns(targets)], [r.cells(targets) for r in rows])
     lines.append("")
     for check in checks:
         lines.append(f"{check.status:<4}  {check.name}: {check.rule} -- {check.detail}")
@@ -331,7 +345,7 @@ def markdown(
     lines = ["# Relay benchmark", ""]
     lines += [f"- {h}" for h in header]
     lines.append("")
-    cols = ["metric", *targets, "relay/nginx"]
+    cols = ["metric", *targets, *ratio_columns(targets)]
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|")
     for row in rows:

@@ -1,6 +1,6 @@
 """The command line: run every scenario against each target, then report.
 
-python -m bench [--quick] [--targets direct,nginx,relay] [--sessions 10,50,100]
+python -m bench [--quick] [--targets direct,nginx,peer,relay] [--sessions 10,50,100]
                 [--duration 10] [--strict]
 """
 
@@ -37,6 +37,7 @@ from bench.targets import (
     nginx_version,
     start_fake,
     start_nginx,
+    start_peer,
     start_relay,
     stop,
 )
@@ -65,7 +66,7 @@ def _targets(text: str) -> list[str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark the relay against a direct connection and nginx.",
+        description="Benchmark the relay against a direct connection, nginx and a peer relay.",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: S in 10,50, short steps")
     parser.add_argument("--targets", type=_targets, default=list(report.TARGETS))
@@ -254,6 +255,8 @@ async def _run(
                                 "or run with --targets direct,relay"
                             )
                         started = await start_nginx(nginx_binary, fake.port, target_core, workdir)
+                    elif name == "peer":
+                        started = await start_peer(fake.port, target_core, workdir)
                     else:
                         started = await start_relay(
                             fake.port, target_core, workdir, args.tools_file

@@ -33,6 +33,7 @@ __all__ = [
     "nginx_version",
     "start_fake",
     "start_nginx",
+    "start_peer",
     "start_relay",
     "stop",
 ]
@@ -165,6 +166,33 @@ async def start_relay(
     started = Started("relay", process, port, "/realtime", log)
     await _wait_listening(started)
     started.pids = tuple(process_tree(process.pid))
+    return started
+
+
+async def start_peer(upstream_port: int, core: int | None, workdir: Path) -> Started:
+    """`python -m bench.peer`: the minimal aiohttp relay, pinned like the relay."""
+    port = free_port()
+    upstream = f"ws://127.0.0.1:{upstream_port}{GA_PATH}?model=bench"
+    log = workdir / "peer.log"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.peer",
+        "--port",
+        str(port),
+        "--upstream",
+        upstream,
+    ]
+    process = subprocess.Popen(  # noqa: ASYNC220, S603 - a fast fork/exec of our own module
+        command,
+        cwd=PROJECT_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        preexec_fn=_pin(core),
+    )
+    started = Started("peer", process, port, "/realtime", log)
+    await _wait_listening(started)
+    started.pids = (process.pid,)
     return started
 
 
