@@ -154,45 +154,40 @@ async def start_relay(
         env["RELAY_TOOLS_FILE"] = str(tools_file)  # absolute: the relay runs elsewhere
     relay_dir = workdir / "relay"
     relay_dir.mkdir(exist_ok=True)
-    log = workdir / "relay.log"
-    process = subprocess.Popen(  # noqa: ASYNC220 - a fast fork/exec
-        [sys.executable, "-m", "app"],
-        cwd=relay_dir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-        preexec_fn=_pin(core),
-    )
-    started = Started("relay", process, port, "/realtime", log)
-    await _wait_listening(started)
-    started.pids = tuple(process_tree(process.pid))
-    return started
+    return await _start_relay_process("relay", ["-m", "app"], port, core, relay_dir, env, workdir)
 
 
 async def start_peer(upstream_port: int, core: int | None, workdir: Path) -> Started:
     """`python -m bench.peer`: the minimal aiohttp relay, pinned like the relay."""
     port = free_port()
     upstream = f"ws://127.0.0.1:{upstream_port}{GA_PATH}?model=bench"
-    log = workdir / "peer.log"
-    command = [
-        sys.executable,
-        "-m",
-        "bench.peer",
-        "--port",
-        str(port),
-        "--upstream",
-        upstream,
-    ]
+    arguments = ["-m", "bench.peer", "--port", str(port), "--upstream", upstream]
+    return await _start_relay_process("peer", arguments, port, core, PROJECT_DIR, None, workdir)
+
+
+async def _start_relay_process(
+    name: str,
+    arguments: list[str],
+    port: int,
+    core: int | None,
+    cwd: Path,
+    env: dict[str, str] | None,
+    workdir: Path,
+) -> Started:
+    """`python <arguments>` pinned to `core`, serving `/realtime` on `port`, logged to
+    `<name>.log`; returns once it listens."""
+    log = workdir / f"{name}.log"
     process = subprocess.Popen(  # noqa: ASYNC220, S603 - a fast fork/exec of our own module
-        command,
-        cwd=PROJECT_DIR,
+        [sys.executable, *arguments],
+        cwd=cwd,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
         preexec_fn=_pin(core),
     )
-    started = Started("peer", process, port, "/realtime", log)
+    started = Started(name, process, port, "/realtime", log)
     await _wait_listening(started)
-    started.pids = (process.pid,)
+    started.pids = tuple(process_tree(process.pid))
     return started
 
 

@@ -29,8 +29,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import orjson
-
 from app.policy import BINARY_REFUSAL, ClientPolicy, Forward, Refuse, Rewrite, error_event
 from app.policy.client import rate_limited
 from app.policy.decisions import Drop
@@ -39,7 +37,7 @@ from app.policy.server import decide_server
 from app.relay.closing import NOTICES, EndCause, SessionEnd, plan_close
 from app.relay.limits import SessionLimits
 from app.relay.stats import SessionStats
-from app.tools.tracker import WATCHED, ToolTracker
+from app.tools.tracker import WATCHED, ToolTracker, parse_event
 
 __all__ = ["CANCEL_ON_CLOSE", "Closing", "SendClient", "SessionCore"]
 
@@ -153,7 +151,7 @@ class SessionCore:
             if tools is None:
                 self.stats.record_usage(frame)
             else:  # one parse for the usage and the tools
-                event = _parsed(frame)
+                event = parse_event(frame)
                 self.stats.record_usage_event(event)
                 out = tools.response_done(event, frame)
         elif event_type == _TRANSCRIPTION_DONE:
@@ -247,11 +245,3 @@ class SessionCore:
     def _next_event_id(self) -> str:
         """A relay event id, prefixed with the session id so reports can be matched."""
         return f"{self.session_id}_{next(self._event_ids)}"
-
-
-def _parsed(frame: str) -> dict[str, object] | None:
-    try:
-        event = orjson.loads(frame)
-    except orjson.JSONDecodeError:
-        return None
-    return event if isinstance(event, dict) else None

@@ -83,13 +83,10 @@ class RelaySession:
             names = tools.names if tool_names is None else tool_names
             tracker = ToolTracker(names, limits.tool_max_concurrent_calls, prefix)
         self.core = SessionCore(policy, limits, session_id, self._clock(), tracker)
-        self._tools = (
-            SessionTools(
-                tools, tracker, self.core.stats.count_tool_call, upstream.send, session_id, identity
-            )
-            if tools is not None and tracker is not None
-            else None
-        )
+        self._tools: SessionTools | None = None
+        if tools is not None and tracker is not None:
+            count = self.core.stats.count_tool_call
+            self._tools = SessionTools(tools, tracker, count, upstream.send, session_id, identity)
         self._early = early_frames or []  # upstream frames read before the client was admitted
         self._limit_end: asyncio.Future[SessionEnd] = self._loop.create_future()
         self._limit_timer: asyncio.TimerHandle | None = None

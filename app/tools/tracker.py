@@ -37,7 +37,15 @@ import orjson
 
 from app.policy.hidden import Hidden
 
-__all__ = ["WATCHED", "CallTool", "Hidden", "SendUpstream", "ToolCommand", "ToolTracker"]
+__all__ = [
+    "WATCHED",
+    "CallTool",
+    "Hidden",
+    "SendUpstream",
+    "ToolCommand",
+    "ToolTracker",
+    "parse_event",
+]
 
 Event = dict[str, Any]
 
@@ -94,7 +102,8 @@ class _Response:
     done: bool = False
 
 
-def _loads(frame: str) -> Event | None:
+def parse_event(frame: str) -> Event | None:
+    """`frame` parsed, when it is a JSON object; else None."""
     try:
         event = orjson.loads(frame)
     except orjson.JSONDecodeError:
@@ -204,16 +213,15 @@ class ToolTracker:
         return frame
 
     def _output_item(self, frame: str) -> str | None:
-        event = _loads(frame)
+        event = parse_event(frame)
         item = event.get("item") if event is not None else None
-        if not isinstance(item, dict) or item.get("type") != "function_call":
+        if event is None or not isinstance(item, dict) or item.get("type") != "function_call":
             return frame
-        done = event is not None and event.get("type") == "response.output_item.done"
-        response_id = _str(event.get("response_id")) if event is not None else None
-        return None if self._call_item(item, response_id, start=done) else frame
+        done = event.get("type") == "response.output_item.done"
+        return None if self._call_item(item, _str(event.get("response_id")), start=done) else frame
 
     def _arguments_delta(self, frame: str) -> str | None:
-        event = _loads(frame)
+        event = parse_event(frame)
         if event is None:
             return frame
         call = self._by_item.get(str(event.get("item_id")))
@@ -221,7 +229,7 @@ class ToolTracker:
         return None if hidden else frame
 
     def _arguments_done(self, frame: str) -> str | None:
-        event = _loads(frame)
+        event = parse_event(frame)
         if event is None:
             return frame
         item = {
@@ -237,7 +245,7 @@ class ToolTracker:
     def _conversation_item(self, frame: str) -> str | None:
         if '"function_call' not in frame and not self._before:
             return frame  # nothing hidden yet, and not a call: no parse
-        event = _loads(frame)
+        event = parse_event(frame)
         if event is None:
             return frame
         item = event.get("item")
@@ -257,13 +265,13 @@ class ToolTracker:
     def _committed(self, frame: str) -> str | None:
         if not self._before:
             return frame
-        event = _loads(frame)
+        event = parse_event(frame)
         return frame if event is None else self._visible_previous(event, frame)
 
     def _error(self, frame: str) -> str | None:
         if self._prefix not in frame:
             return frame
-        event = _loads(frame)
+        event = parse_event(frame)
         error = event.get("error") if event is not None else None
         answered = _str(error.get("event_id")) if isinstance(error, dict) else None
         if answered is None or not answered.startswith(self._prefix):
@@ -314,7 +322,7 @@ class ToolTracker:
         return True
 
     def _start(self, call: _Call, arguments: object) -> None:
-        parsed = _loads(arguments) if isinstance(arguments, str) else None
+        parsed = parse_event(arguments) if isinstance(arguments, str) else None
         command = CallTool(call.call_id, call.name, parsed)
         if self._running < self._max_concurrent:
             self._running += 1

@@ -15,7 +15,6 @@ import pytest
 
 import app.policy.client as client_module
 import app.policy.server as server_module
-import app.relay.core as core_module
 import app.relay.stats as stats_module
 import app.tools.tracker as tracker_module
 from app.policy import GA, ClientPolicy, Forward, make_rules
@@ -55,7 +54,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counter:
 
     CountingOrjson.loads = staticmethod(loads)  # type: ignore[attr-defined]
     CountingOrjson.dumps = staticmethod(dumps)  # type: ignore[attr-defined]
-    for module in (client_module, server_module, stats_module, core_module, tracker_module):
+    for module in (client_module, server_module, stats_module, tracker_module):
         monkeypatch.setattr(module, "orjson", CountingOrjson)
     return counter
 
