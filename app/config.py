@@ -9,6 +9,7 @@ misconfigured relay refuses to start with a message naming the variable.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -26,7 +27,15 @@ from app.policy.dialect import (
     dialect_for_version,
 )
 
-__all__ = ["DEFAULT_CLIENT_EVENTS", "DEFAULT_RESPONSE_FIELDS", "Settings", "env_names"]
+__all__ = [
+    "DEFAULT_CLIENT_EVENTS",
+    "DEFAULT_RESPONSE_FIELDS",
+    "POLICY_FIELDS",
+    "Settings",
+    "endpoint_problem",
+    "env_names",
+    "policy_problems",
+]
 
 DEFAULT_COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
 
@@ -67,6 +76,74 @@ CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
 JsonObject = Annotated[dict[str, Any], NoDecode, BeforeValidator(_json_object)]
 LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], _folded(str.upper)]
 LogFormat = Annotated[Literal["json", "text"], _folded(str.lower)]
+
+
+# The settings of one enforced session and its client policy. With RELAY_AGENTS_FILE they
+# belong to each agent, in the file, and setting them in the environment stops startup.
+POLICY_FIELDS = (
+    "instructions",
+    "instructions_file",
+    "session",
+    "allowed_client_events",
+    "client_session_fields",
+    "client_response_fields",
+    "client_item_roles",
+    "client_tool_outputs",
+    "tools_file",
+)
+
+
+def endpoint_problem(endpoint: str, upstream: str) -> str | None:
+    """What is wrong with an Azure OpenAI endpoint URL, as the end of a sentence, or None."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("https", "wss", "http", "ws") or not parts.hostname:
+        return "must look like https://<resource>.openai.azure.com"
+    insecure = parts.scheme in ("http", "ws")
+    if insecure and upstream == "azure" and not is_loopback_host(parts.hostname):
+        return (
+            "must use https:// (http:// and ws:// are accepted only for loopback hosts "
+            "or with RELAY_UPSTREAM=simulator)"
+        )
+    return None
+
+
+def policy_problems(
+    dialect: Dialect,
+    session: Mapping[str, Any],
+    allowed_client_events: Iterable[str],
+    client_session_fields: Iterable[str] | None,
+) -> list[tuple[str, str]]:
+    """What is wrong with an enforced session and client policy: (field, message) pairs."""
+    problems: list[tuple[str, str]] = []
+    unknown = sorted(set(session) - dialect.session_fields)
+    if unknown:
+        problems.append(
+            (
+                "session",
+                f"has fields that do not belong to the {dialect.name} dialect: "
+                f"{', '.join(unknown)}",
+            )
+        )
+    if dialect.name == "ga" and session.get("type", "realtime") != "realtime":
+        problems.append(("session", '"type" must be "realtime"'))
+    bad_events = sorted(set(allowed_client_events) - dialect.client_events)
+    if bad_events:
+        problems.append(
+            ("allowed_client_events", f"names unknown client events: {', '.join(bad_events)}")
+        )
+    bad_fields = sorted(
+        path
+        for path in client_session_fields or ()
+        if path.split(".", 1)[0] not in dialect.session_fields or path == "type"
+    )
+    if bad_fields:
+        problems.append(
+            (
+                "client_session_fields",
+                f"names fields outside the {dialect.name} session: {', '.join(bad_fields)}",
+            )
+        )
+    return problems
 
 
 class Settings(BaseSettings):
@@ -121,6 +198,9 @@ class Settings(BaseSettings):
     tool_max_output_bytes: int = Field(65536, gt=0)
     tool_max_concurrent_calls: int = Field(4, ge=1)
 
+    # Agents (several enforced sessions on one relay)
+    agents_file: Path | None = Field(None)
+
     # Client trust
     auth: Literal["token", "jwt", "none"] = Field("token")
     auth_tokens: CommaList = Field((), repr=False)
@@ -129,6 +209,9 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = Field(None)
     jwt_audience: str | None = Field(None)
     jwt_identity_claim: str = Field("sub")
+    jwt_agent_claim: str | None = Field(None)
+    backend_tokens: CommaList = Field((), repr=False)
+    max_client_secrets: int = Field(10000, ge=1)
     allowed_origins: CommaList = Field(())
 
     # Abuse limits
@@ -163,9 +246,23 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check(self) -> Settings:
         self._check_upstream()
-        self._check_policy()
+        if self.agents_file is None:
+            self._check_policy()
+        else:
+            self._check_agents_file()
         self._check_auth()
         return self
+
+    def _check_agents_file(self) -> None:
+        assert self.agents_file is not None
+        if not self.agents_file.is_file():
+            raise ValueError(f"RELAY_AGENTS_FILE does not exist: {self.agents_file}")
+        beside = [env_names(name)[0] for name in POLICY_FIELDS if name in self.model_fields_set]
+        if beside:
+            raise ValueError(
+                f"{', '.join(beside)} cannot be set beside RELAY_AGENTS_FILE: move "
+                "them into the agents file, as fields of each agent"
+            )
 
     def _check_auth(self) -> None:
         if self.auth == "token":
@@ -177,6 +274,12 @@ class Settings(BaseSettings):
                     "or RELAY_AUTH=none for a local demo only"
                 )
             parse_token_pairs(self.auth_tokens)  # refuses malformed pairs and short tokens
+        backend = parse_token_pairs(self.backend_tokens, "RELAY_BACKEND_TOKENS")
+        if set(backend) & set(parse_token_pairs(self.auth_tokens)):
+            raise ValueError(
+                "RELAY_BACKEND_TOKENS and RELAY_AUTH_TOKENS share a token: a backend token "
+                "can mint client secrets, so it must never be given to a client"
+            )
         elif self.auth == "jwt":
             missing = [
                 name
@@ -202,6 +305,11 @@ class Settings(BaseSettings):
                     raise ValueError(
                         "RELAY_JWT_JWKS_URL must use https:// (http:// only for loopback hosts)"
                     )
+        secret = self.tools_signing_secret
+        if secret is not None and len(secret) < _MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"RELAY_TOOLS_SIGNING_SECRET must be at least {_MIN_SECRET_LENGTH} characters"
+            )
         try:
             AddressSet(self.trusted_proxies)
         except ValueError as exc:
@@ -214,7 +322,7 @@ class Settings(BaseSettings):
                 )
 
     def _check_upstream(self) -> None:
-        if self.upstream == "azure":
+        if self.upstream == "azure" and self.agents_file is None:
             missing = [
                 name
                 for name, value in (
@@ -229,54 +337,23 @@ class Settings(BaseSettings):
                     "set RELAY_UPSTREAM=simulator to run against the local simulator"
                 )
         if self.azure_endpoint:
-            parts = urlsplit(self.azure_endpoint)
-            if parts.scheme not in ("https", "wss", "http", "ws") or not parts.hostname:
-                raise ValueError(
-                    "AZURE_OPENAI_ENDPOINT must look like https://<resource>.openai.azure.com"
-                )
-            insecure = parts.scheme in ("http", "ws")
-            if insecure and self.upstream == "azure" and not is_loopback_host(parts.hostname):
-                raise ValueError(
-                    "AZURE_OPENAI_ENDPOINT must use https:// (http:// and ws:// are accepted "
-                    "only for loopback hosts or with RELAY_UPSTREAM=simulator)"
-                )
+            problem = endpoint_problem(self.azure_endpoint, self.upstream)
+            if problem:
+                raise ValueError(f"AZURE_OPENAI_ENDPOINT {problem}")
 
     def _check_policy(self) -> None:
-        dialect = self.dialect
         if self.instructions is not None and self.instructions_file is not None:
             raise ValueError("set RELAY_INSTRUCTIONS or RELAY_INSTRUCTIONS_FILE, not both")
         if self.instructions_file is not None and not self.instructions_file.is_file():
             raise ValueError(f"RELAY_INSTRUCTIONS_FILE does not exist: {self.instructions_file}")
         if self.tools_file is not None and not self.tools_file.is_file():
             raise ValueError(f"RELAY_TOOLS_FILE does not exist: {self.tools_file}")
-        secret = self.tools_signing_secret
-        if secret is not None and len(secret) < _MIN_SECRET_LENGTH:
-            raise ValueError(
-                f"RELAY_TOOLS_SIGNING_SECRET must be at least {_MIN_SECRET_LENGTH} characters"
-            )
-        unknown = sorted(set(self.session) - dialect.session_fields)
-        if unknown:
-            raise ValueError(
-                f"RELAY_SESSION has fields that do not belong to the {dialect.name} dialect: "
-                f"{', '.join(unknown)}"
-            )
-        if dialect.name == "ga" and self.session.get("type", "realtime") != "realtime":
-            raise ValueError('RELAY_SESSION "type" must be "realtime"')
-        bad_events = sorted(set(self.allowed_client_events) - dialect.client_events)
-        if bad_events:
-            raise ValueError(
-                f"RELAY_ALLOWED_CLIENT_EVENTS names unknown client events: {', '.join(bad_events)}"
-            )
-        bad_fields = sorted(
-            path
-            for path in self.client_session_fields or ()
-            if path.split(".", 1)[0] not in dialect.session_fields or path == "type"
+        problems = policy_problems(
+            self.dialect, self.session, self.allowed_client_events, self.client_session_fields
         )
-        if bad_fields:
-            raise ValueError(
-                "RELAY_CLIENT_SESSION_FIELDS names fields outside the "
-                f"{dialect.name} session: {', '.join(bad_fields)}"
-            )
+        if problems:
+            field, message = problems[0]
+            raise ValueError(f"{env_names(field)[0]} {message}")
 
     @property
     def shutdown_budget_seconds(self) -> float:

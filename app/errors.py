@@ -32,7 +32,11 @@ __all__ = [
 ]
 
 RefusalOutcome = Literal[
-    "rejected_auth", "rejected_origin", "rejected_capacity", "upstream_connect_failed"
+    "rejected_auth",
+    "rejected_origin",
+    "rejected_capacity",
+    "rejected_agent",
+    "upstream_connect_failed",
 ]
 
 _OUTCOMES: dict[str, RefusalOutcome] = {
@@ -43,6 +47,8 @@ _OUTCOMES: dict[str, RefusalOutcome] = {
     "at_capacity": "rejected_capacity",
     "too_many_sessions": "rejected_capacity",
     "server_shutting_down": "rejected_capacity",
+    "agent_not_found": "rejected_agent",
+    "agent_not_allowed": "rejected_agent",
     "upstream_unavailable": "upstream_connect_failed",
 }
 

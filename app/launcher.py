@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from app.agents import AgentsFileError
 from app.config import CLOSE_AFTER_DRAIN_SECONDS, SERVER_SHUTDOWN_SECONDS, Settings, env_names
 from app.logs import logging_config
 from app.main import create_app
@@ -148,6 +149,9 @@ def main() -> int:
         server = build_server(settings)
     except ToolsFileError as exc:
         sys.stderr.write(f"invalid configuration: RELAY_TOOLS_FILE: {exc}\n")
+        return 2
+    except AgentsFileError as exc:
+        sys.stderr.write(f"invalid configuration: RELAY_AGENTS_FILE: {exc}\n")
         return 2
     server.run(sockets=bind_sockets(settings, server.config))
     return 0

@@ -16,8 +16,12 @@ import orjson
 from websockets.frames import Frame
 
 from app.auth.tokens import parse_token_pairs
+from app.tools.spec import LoadedMcpServer
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from app.agents import Agent
     from app.config import Settings
 
 __all__ = [
@@ -176,14 +180,21 @@ def logging_config(level: str, log_format: str = "text") -> dict[str, Any]:
     }
 
 
-_NOT_SHOWN = frozenset({"instructions", "session", "auth_tokens"})
+_NOT_SHOWN = frozenset({"instructions", "session", "auth_tokens", "backend_tokens"})
 
 
-def settings_summary(settings: Settings, instructions: str | None) -> dict[str, Any]:
+def _fingerprint(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    return {"length": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
+def settings_summary(settings: Settings, agents: Iterable[Agent] = ()) -> dict[str, Any]:
     """The effective configuration for the startup log line.
 
-    Secrets are masked as `***`; the instructions appear only as their length
-    and a hash, the session as its keys, the tokens as their identities.
+    Secrets are masked as `***`; instructions appear only as their length and a
+    hash, sessions as their keys, the tokens as their identities, and each agent
+    as its public settings.
     """
     summary: dict[str, Any] = {}
     for name, info in type(settings).model_fields.items():
@@ -195,16 +206,24 @@ def settings_summary(settings: Settings, instructions: str | None) -> dict[str, 
         elif isinstance(value, Path):
             value = str(value)
         summary[name] = value
-    summary["instructions"] = (
-        None
-        if instructions is None
-        else {
-            "length": len(instructions),
-            "sha256": hashlib.sha256(instructions.encode()).hexdigest()[:16],
-        }
-    )
-    summary["session_fields"] = sorted(settings.session)
     summary["auth_identities"] = sorted(set(parse_token_pairs(settings.auth_tokens).values()))
-    summary["dialect"] = settings.dialect.name
+    summary["backend_identities"] = sorted(
+        set(parse_token_pairs(settings.backend_tokens, "RELAY_BACKEND_TOKENS").values())
+    )
     summary["shutdown_budget_seconds"] = settings.shutdown_budget_seconds
+    summary["agents"] = [
+        {
+            **agent.public(),
+            "instructions": _fingerprint(agent.instructions),
+            "session_fields": sorted(agent.session),
+            "server_tools": sorted(
+                name
+                for tool in agent.tools
+                for name in (
+                    tool.functions() if isinstance(tool, LoadedMcpServer) else (tool.spec.name,)
+                )
+            ),
+        }
+        for agent in agents
+    ]
     return summary

@@ -7,24 +7,25 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import demo, health, metrics, realtime
+from app.api import agents, client_secrets, demo, health, metrics, realtime
 from app.auth import QueryCredentialMiddleware
 from app.auth.forwarded import ForwardedMiddleware
 from app.config import Settings
-from app.runtime import open_runtime, read_tools
+from app.runtime import open_runtime, read_agents
 
 __all__ = ["create_app"]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. Settings are read from the environment here when not given, and the
-    tools file is read and validated here (`ToolsFileError`), before anything starts."""
+    agents and tools files are read and validated here (`AgentsFileError`,
+    `ToolsFileError`), before anything starts."""
     settings = settings or Settings()
-    tools = read_tools(settings)
+    configured = read_agents(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_runtime(settings, tools) as runtime:
+        async with open_runtime(settings, configured) as runtime:
             app.state.runtime = runtime
             yield
 
@@ -41,5 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(realtime.router)
+    app.include_router(client_secrets.router)
+    app.include_router(agents.router)
     app.include_router(demo.router)
     return app

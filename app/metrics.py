@@ -33,6 +33,7 @@ Outcome = Literal[
     "rejected_auth",
     "rejected_origin",
     "rejected_capacity",
+    "rejected_agent",
     "upstream_connect_failed",
     "limit",
     "shutdown",
@@ -118,10 +119,11 @@ class _Totals:
         self.bytes: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
         self.dropped = 0
-        self.tokens: Counter[str] = Counter()
+        self.tokens: Counter[tuple[str, str]] = Counter()
         self.identity_tokens: Counter[tuple[str, str]] = Counter()
+        self.active: Counter[str] = Counter()
 
-    def add(self, stats: SessionStats, identity: str | None) -> None:
+    def add(self, stats: SessionStats, identity: str | None, agent: str) -> None:
         for event_type, count in stats.up_events.items():
             self.events["client_to_upstream", _label(event_type)] += count
         for event_type, count in stats.down_events.items():
@@ -130,10 +132,14 @@ class _Totals:
         self.bytes["upstream_to_client"] += stats.down_bytes
         self.refused.update(stats.refused)
         self.dropped += stats.dropped
-        self.tokens.update(stats.usage)
+        for kind, count in stats.usage.items():
+            self.tokens[agent, kind] += count
         if identity is not None:
+            # A client secret's identity is <backend>:<end user>: counted under the backend,
+            # so the label set stays the configured identities.
+            account = identity.partition(":")[0]
             for kind, count in stats.usage.items():
-                self.identity_tokens[identity, kind] += count
+                self.identity_tokens[account, kind] += count
 
 
 def _label(event_type: str) -> str:
@@ -145,11 +151,13 @@ class RelayMetrics(Collector):
 
     def __init__(
         self,
-        live: Callable[[], Iterable[tuple[SessionStats, str | None]]],
+        live: Callable[[], Iterable[tuple[SessionStats, str | None, str]]],
         tools: Iterable[str] = (),
+        agents: Iterable[str] = ("default",),
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._live = live
+        self._agents = tuple(agents)  # from the agents file: a bounded label set
         self._closed = _Totals()
         self._outcomes: Counter[str] = Counter()
         self.per_identity = False
@@ -193,19 +201,20 @@ class RelayMetrics(Collector):
     def outcome(self, outcome: Outcome) -> None:
         self._outcomes[outcome] += 1
 
-    def closed(self, stats: SessionStats, identity: str | None, seconds: float) -> None:
+    def closed(self, stats: SessionStats, identity: str | None, agent: str, seconds: float) -> None:
         """Fold a finished session into the totals."""
-        self._closed.add(stats, identity if self.per_identity else None)
+        self._closed.add(stats, identity if self.per_identity else None, agent)
         self.session_seconds.observe(seconds)
 
     def collect(self) -> Iterator[Metric]:
         totals = _Totals()
-        live = list(self._live())
-        for stats, identity in live:
-            totals.add(stats, identity if self.per_identity else None)
+        for stats, identity, agent in self._live():
+            totals.add(stats, identity if self.per_identity else None, agent)
+            totals.active[agent] += 1
         closed = self._closed
-        active = GaugeMetricFamily("relay_sessions_active", "Sessions open now.")
-        active.add_metric([], len(live))
+        active = GaugeMetricFamily("relay_sessions_active", "Sessions open now.", labels=["agent"])
+        for agent in self._agents:
+            active.add_metric([agent], totals.active[agent])
         yield active
         sessions = CounterMetricFamily(
             "relay_sessions", "Sessions by outcome, refusals included.", labels=["outcome"]
@@ -240,10 +249,14 @@ class RelayMetrics(Collector):
             value=closed.dropped + totals.dropped,
         )
         tokens = CounterMetricFamily(
-            "relay_tokens", "Model tokens used, from response.done usage.", labels=["kind"]
+            "relay_tokens",
+            "Model tokens used, from response.done usage, by agent.",
+            labels=["agent", "kind"],
         )
-        for kind in USAGE_KINDS:
-            tokens.add_metric([kind], closed.tokens[kind] + totals.tokens[kind])
+        for agent in self._agents:
+            for kind in USAGE_KINDS:
+                key = (agent, kind)
+                tokens.add_metric([agent, kind], closed.tokens[key] + totals.tokens[key])
         yield tokens
         if self.per_identity:
             by_identity = CounterMetricFamily(

@@ -1,115 +1,86 @@
-"""The relay's resources, built once in the lifespan from the settings.
+"""The relay's resources, built once in the lifespan from the settings and the agents.
 
 Settings are plain values; this module turns them into live objects (the
-credential, the policy, the upstream target, the embedded simulator) and
-closes them again on shutdown.
+credentials, each agent's dialer, policy and tools, the embedded simulator,
+the client secret store) and closes them again on shutdown.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from azure.identity.aio import DefaultAzureCredential
 
-from app.auth import Authenticator, JwtVerifier, NoAuth, build_authenticator
+from app.agents import Agent, AgentsFileError, default_agent, load_agents
+from app.agents.live import LiveAgent, open_agent, tool_names
+from app.auth import Authenticator, JwtVerifier, NoAuth, StaticTokens, build_authenticator
+from app.auth.tokens import parse_token_pairs
+from app.client_secrets import MemorySecretStore, SecretStore
 from app.config import Settings
 from app.lifecycle import Lifecycle
 from app.logs import settings_summary
 from app.metrics import RelayMetrics
-from app.policy import ClientPolicy, enforced_session, enforced_update, make_rules
 from app.relay import SessionLimits, SessionStats
 from app.slots import SessionSlots
-from app.tools.caller import ToolCaller
 from app.tools.mcp import McpConnection
-from app.tools.spec import LoadedMcpServer, LoadedTool, load_tools, session_tool_names
-from app.upstream import (
-    Dialer,
-    EntraCredential,
-    StaticCredential,
-    UpstreamCredential,
-    UpstreamOptions,
-    UpstreamTarget,
-    build_target,
-)
+from app.upstream import EntraCredential, StaticCredential, UpstreamCredential, UpstreamOptions
 
-__all__ = ["Runtime", "build_policy", "open_runtime", "read_instructions", "read_tools"]
+__all__ = ["Runtime", "open_runtime", "read_agents"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class Runtime:
-    """Everything a session needs, shared across sessions.
-
-    `policy` and `enforced_update` are replaced together when an MCP server's tools
-    change; a session reads both once, when it starts, and keeps them.
-    """
+    """Everything a session needs, shared across sessions."""
 
     settings: Settings
-    target: UpstreamTarget
-    credential: UpstreamCredential
-    dialer: Dialer
-    policy: ClientPolicy
-    enforced_update: str
+    agents: dict[str, LiveAgent]
+    default_agent: str | None
     simulated: bool
     authenticator: Authenticator | NoAuth
     slots: SessionSlots
     lifecycle: Lifecycle
     metrics: RelayMetrics
-    limits: SessionLimits
-    tools: ToolCaller | None = None  # with RELAY_TOOLS_FILE
-    mcp: tuple[McpConnection, ...] = ()
-    # Upgrades refused since the upstream last applied the enforced session (for /readyz).
-    enforced_refusals_in_a_row: int = 0
+    backend: StaticTokens | None = None  # with RELAY_BACKEND_TOKENS: who may mint secrets
+    secrets: SecretStore | None = None  # with RELAY_BACKEND_TOKENS
+
+    @property
+    def mcp(self) -> tuple[McpConnection, ...]:
+        """Every agent's MCP server connections."""
+        return tuple(connection for agent in self.agents.values() for connection in agent.mcp)
+
+    def agent(self, name: str | None = None) -> LiveAgent:
+        """An agent by name; the default agent without one."""
+        found = name or self.default_agent
+        assert found is not None, "no default agent"
+        return self.agents[found]
 
 
-def read_instructions(settings: Settings) -> str | None:
-    """The enforced instructions, read from RELAY_INSTRUCTIONS_FILE when one is set (once, at
-    startup)."""
-    if settings.instructions_file is not None:
-        return settings.instructions_file.read_text(encoding="utf-8")
-    return settings.instructions
+def read_agents(settings: Settings) -> tuple[Agent, ...]:
+    """The agents: from RELAY_AGENTS_FILE, else the one the settings define (read once, at
+    startup). Raises `AgentsFileError` or `ToolsFileError`."""
+    if settings.agents_file is None:
+        return (default_agent(settings),)
+    agents = load_agents(settings.agents_file, settings)
+    if not agents:  # load_agents refuses an empty list; kept for the type checker
+        raise AgentsFileError(f"{settings.agents_file}: holds no agent")
+    return agents
 
 
-def read_tools(settings: Settings) -> tuple[LoadedTool | LoadedMcpServer, ...]:
-    """The server tools of RELAY_TOOLS_FILE (none without it). Raises `ToolsFileError`."""
-    if settings.tools_file is None:
-        return ()
-    return load_tools(settings.tools_file, client_tools=session_tool_names(settings.session))
+def _credential_key(settings: Settings, agent: Agent) -> str | None:
+    """Agents with the same key share a credential; None is the one Entra credential."""
+    if agent.api_key or settings.upstream == "simulator":
+        return "key:" + (agent.api_key or "")
+    return None
 
 
-def build_policy(
-    settings: Settings, instructions: str | None, functions: Sequence[Mapping[str, Any]] = ()
-) -> tuple[ClientPolicy, str]:
-    """The client policy and the enforced `session.update` text.
-
-    The server tools' `functions` join the enforced session's `tools`, after those of
-    RELAY_SESSION.
-    """
-    dialect = settings.dialect
-    session = dict(settings.session)
-    if functions:
-        declared = session.get("tools")
-        session["tools"] = [*(declared if isinstance(declared, list) else ()), *functions]
-    rules = make_rules(
-        dialect,
-        allowed_events=settings.allowed_client_events,
-        session_fields=settings.effective_client_session_fields,
-        enforced_session=enforced_session(dialect, instructions, session),
-        response_fields=settings.client_response_fields,
-        item_roles=settings.client_item_roles,
-        tool_outputs=settings.client_tool_outputs,
-    )
-    return ClientPolicy(rules), enforced_update(dialect, instructions, session)
-
-
-def _credential(settings: Settings) -> UpstreamCredential:
-    if settings.azure_api_key or settings.upstream == "simulator":
-        return StaticCredential(settings.azure_api_key)
+def _credential(settings: Settings, key: str | None) -> UpstreamCredential:
+    if key is not None:
+        return StaticCredential(key.removeprefix("key:") or None)
     return EntraCredential(
         DefaultAzureCredential(),
         settings.azure_token_scope,
@@ -118,28 +89,36 @@ def _credential(settings: Settings) -> UpstreamCredential:
     )
 
 
+def _session_limits(settings: Settings, agent: Agent) -> SessionLimits:
+    limits = agent.limits
+    return SessionLimits(
+        events_per_second=limits.events_per_second,
+        events_burst=limits.events_burst,
+        max_session_seconds=limits.max_session_seconds,
+        idle_timeout_seconds=limits.idle_timeout_seconds,
+        backpressure_timeout_seconds=settings.backpressure_timeout_seconds,
+        tool_max_concurrent_calls=settings.tool_max_concurrent_calls,
+    )
+
+
 @contextlib.asynccontextmanager
-async def open_runtime(
-    settings: Settings, tools: tuple[LoadedTool | LoadedMcpServer, ...] = ()
-) -> AsyncIterator[Runtime]:
-    """Build the runtime; on exit close the credential, the tool client and any simulator."""
+async def open_runtime(settings: Settings, agents: Iterable[Agent]) -> AsyncIterator[Runtime]:
+    """Build the runtime; on exit close every agent, credential and any simulator."""
+    agents = tuple(agents)
     async with contextlib.AsyncExitStack() as stack:
-        endpoint = settings.azure_endpoint
+        embedded: str | None = None
         if settings.upstream == "simulator":
-            if endpoint is None:
+            if any(agent.endpoint is None for agent in agents):
                 from app.simulator import Simulator  # only loaded when used
 
                 simulator = Simulator(api_key=settings.azure_api_key)
                 await simulator.start()
                 stack.push_async_callback(simulator.stop)
-                endpoint = simulator.url
+                embedded = simulator.url
             logger.warning(
-                "SIMULATOR in use: upstream is %s, a local stand-in, not Azure OpenAI", endpoint
+                "SIMULATOR in use: upstream is %s, a local stand-in, not Azure OpenAI",
+                embedded or ", ".join(sorted({str(agent.endpoint) for agent in agents})),
             )
-        assert endpoint is not None  # the settings validator guarantees it for azure
-        credential = _credential(settings)
-        await credential.start()
-        stack.push_async_callback(credential.aclose)
         authenticator = build_authenticator(settings)
         if isinstance(authenticator, JwtVerifier):
             await authenticator.start()
@@ -149,91 +128,61 @@ async def open_runtime(
                 "CLIENT AUTHENTICATION IS DISABLED (RELAY_AUTH=none): anyone who can reach "
                 "this relay gets a metered upstream session. Use only for a local demo."
             )
-        instructions = read_instructions(settings)
-        webhooks = [tool for tool in tools if isinstance(tool, LoadedTool)]
-        servers = [tool for tool in tools if isinstance(tool, LoadedMcpServer)]
-        tool_names = [t.spec.name for t in webhooks] + [n for s in servers for n in s.functions()]
         lifecycle = Lifecycle()
-        metrics = RelayMetrics(lambda: _live_stats(lifecycle), sorted(tool_names))
+        metrics = RelayMetrics(
+            lambda: _live_stats(lifecycle),
+            tool_names({agent.name: agent for agent in agents}),
+            [agent.name for agent in agents],
+        )
         metrics.per_identity = settings.auth == "token"
-        runtime_box: list[Runtime] = []  # the runtime, once built: MCP listings update it
-
-        def tools_changed() -> None:
-            if runtime_box and caller is not None:
-                runtime = runtime_box[0]
-                runtime.policy, runtime.enforced_update = build_policy(
-                    settings, instructions, caller.functions()
+        options = UpstreamOptions(
+            connect_timeout_seconds=settings.upstream_connect_timeout_seconds,
+            max_message_bytes=settings.max_upstream_message_bytes,
+            ping_interval_seconds=settings.ping_interval_seconds,
+            ping_timeout_seconds=settings.ping_timeout_seconds,
+        )
+        credentials: dict[str | None, UpstreamCredential] = {}
+        live: dict[str, LiveAgent] = {}
+        for agent in agents:
+            key = _credential_key(settings, agent)
+            credential = credentials.get(key)
+            if credential is None:
+                credential = credentials[key] = _credential(settings, key)
+                await credential.start()
+                stack.push_async_callback(credential.aclose)
+            endpoint = agent.endpoint or embedded
+            assert endpoint is not None  # the agents' loader guarantees it for azure
+            live[agent.name] = await stack.enter_async_context(
+                open_agent(
+                    agent,
+                    endpoint=endpoint,
+                    credential=credential,
+                    options=options,
+                    limits=_session_limits(settings, agent),
+                    signing_secret=settings.tools_signing_secret,
+                    max_output_bytes=settings.tool_max_output_bytes,
+                    observe=metrics.tool_call,
                 )
-
-        mcp = tuple(
-            McpConnection(
-                server, max_output_bytes=settings.tool_max_output_bytes, on_listed=tools_changed
             )
-            for server in servers
-        )
-        caller = None
-        if tools:
-            caller = ToolCaller(
-                webhooks,
-                signing_secret=settings.tools_signing_secret,
-                max_output_bytes=settings.tool_max_output_bytes,
-                observe=metrics.tool_call,
-                mcp=mcp,
-            )
-            await caller.start()
-            stack.push_async_callback(caller.aclose)
-        for connection in mcp:  # listed in the background; /readyz waits for the first listing
-            await connection.start()
-            stack.push_async_callback(connection.aclose)
-        target = build_target(
-            endpoint, settings.deployment, settings.azure_api_version, settings.dialect
-        )
-        dialer = Dialer(
-            target,
-            credential,
-            UpstreamOptions(
-                connect_timeout_seconds=settings.upstream_connect_timeout_seconds,
-                max_message_bytes=settings.max_upstream_message_bytes,
-                ping_interval_seconds=settings.ping_interval_seconds,
-                ping_timeout_seconds=settings.ping_timeout_seconds,
-            ),
-        )
-        await dialer.start()
-        stack.push_async_callback(dialer.aclose)
-        summary = settings_summary(settings, instructions)
-        summary["server_tools"] = sorted(tool_names)
+        summary = settings_summary(settings, agents)
         logger.info("relay configuration", extra={"fields": summary})
-        # Built with the tools as listed by now; with no await before the runtime is in the
-        # box, so a listing that ends later always reaches it through tools_changed.
-        policy, update = build_policy(
-            settings, instructions, caller.functions() if caller is not None else ()
-        )
-        runtime = Runtime(
+        backend = None
+        if settings.backend_tokens:
+            backend = StaticTokens(parse_token_pairs(settings.backend_tokens))
+        defaults = [agent.name for agent in agents if agent.default]
+        yield Runtime(
             settings=settings,
-            target=target,
-            credential=credential,
-            dialer=dialer,
-            policy=policy,
-            enforced_update=update,
+            agents=live,
+            default_agent=defaults[0] if defaults else None,
             simulated=settings.upstream == "simulator",
             authenticator=authenticator,
             slots=SessionSlots(settings.max_sessions, settings.max_sessions_per_identity),
             lifecycle=lifecycle,
             metrics=metrics,
-            limits=SessionLimits(
-                events_per_second=settings.client_events_per_second,
-                events_burst=settings.client_events_burst,
-                max_session_seconds=settings.max_session_seconds,
-                idle_timeout_seconds=settings.idle_timeout_seconds,
-                backpressure_timeout_seconds=settings.backpressure_timeout_seconds,
-                tool_max_concurrent_calls=settings.tool_max_concurrent_calls,
-            ),
-            tools=caller,
-            mcp=mcp,
+            backend=backend,
+            secrets=MemorySecretStore(settings.max_client_secrets) if backend else None,
         )
-        runtime_box.append(runtime)
-        yield runtime
 
 
-def _live_stats(lifecycle: Lifecycle) -> list[tuple[SessionStats, str | None]]:
-    return [(session.stats, session.identity) for session in lifecycle.sessions()]
+def _live_stats(lifecycle: Lifecycle) -> list[tuple[SessionStats, str | None, str]]:
+    return [(s.stats, s.identity, s.agent) for s in lifecycle.sessions()]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from app.agents import default_agent
 from app.auth.tokens import parse_token_pairs
 from app.config import (
     DEFAULT_CLIENT_EVENTS,
@@ -17,7 +18,6 @@ from app.config import (
 from app.launcher import describe_validation_error
 from app.net import is_loopback_host
 from app.policy import GA, PREVIEW, Dialect
-from app.runtime import read_instructions
 
 _PREFIXES = ("RELAY_", "AZURE_", "OPENAI_")
 
@@ -57,7 +57,7 @@ def test_defaults_select_ga_and_the_default_policy(env: pytest.MonkeyPatch) -> N
     assert settings.client_session_fields is None
     assert settings.effective_client_session_fields == GA.default_client_session_fields
     assert settings.session == {}
-    assert read_instructions(settings) is None
+    assert default_agent(settings).instructions is None
     assert settings.deployment == "gpt-realtime"
     assert settings.port == 8000
 
@@ -457,13 +457,13 @@ def test_instructions_file_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> N
     env.setenv("RELAY_INSTRUCTIONS_FILE", str(path))
     settings = Settings()
     assert settings.instructions_file == path
-    assert read_instructions(settings) == "Réponds en français.\n"
+    assert default_agent(settings).instructions == "Réponds en français.\n"
 
 
 def test_inline_instructions_are_returned(env: pytest.MonkeyPatch) -> None:
     """RELAY_INSTRUCTIONS is returned as the enforced instructions."""
     env.setenv("RELAY_INSTRUCTIONS", "Be brief.")
-    assert read_instructions(Settings()) == "Be brief."
+    assert default_agent(Settings()).instructions == "Be brief."
 
 
 def test_missing_instructions_file_fails(env: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -2,8 +2,12 @@
 
 Host (400 `invalid_host` for a repeated Host header, 403 `host_not_allowed`),
 origin (403 `origin_not_allowed`), then authentication (401 `unauthorized`),
-then capacity (503 `at_capacity`, 429 `too_many_sessions`). Each refusal is
-an HTTP status with the JSON error body, never an opaque close.
+then the agent (404 `agent_not_found`, 403 `agent_not_allowed`), then capacity
+(503 `at_capacity`, 429 `too_many_sessions`). Each refusal is an HTTP status
+with the JSON error body, never an opaque close.
+
+A client secret (`ek_...`, minted by a backend) is a token in every carrier and
+in every `RELAY_AUTH` mode, once `RELAY_BACKEND_TOKENS` is set.
 
 The host rule closes DNS rebinding: with `RELAY_ALLOWED_HOSTS` set, only those
 hosts are served; without it, a relay with `RELAY_AUTH=none` serves only
@@ -16,19 +20,29 @@ from collections.abc import Collection
 
 from fastapi import WebSocket
 
-from app.auth import AuthError, NoAuth, find_token, origin_allowed, scope_query_credential
+from app.agents import choose_agent, requested_agent
+from app.agents.live import LiveAgent
+from app.auth import (
+    AuthError,
+    Caller,
+    NoAuth,
+    find_token,
+    origin_allowed,
+    scope_query_credential,
+)
 from app.auth.forwarded import FORWARDED_HOST_KEY
+from app.client_secrets import SECRET_PREFIX, secret_digest
 from app.errors import Refusal
 from app.net import host_of, is_loopback_host
 from app.runtime import Runtime
 
-__all__ = ["authenticate"]
+__all__ = ["authenticate", "select_agent"]
 
 _UNAUTHORIZED = "A valid relay token is required."
 
 
-async def authenticate(websocket: WebSocket, runtime: Runtime) -> str | None:
-    """The caller's identity (None with RELAY_AUTH=none). Raises `Refusal`."""
+async def authenticate(websocket: WebSocket, runtime: Runtime) -> Caller:
+    """Who the caller is (identity None with RELAY_AUTH=none). Raises `Refusal`."""
     headers = websocket.headers
     scope = websocket.scope
     settings = runtime.settings
@@ -43,15 +57,27 @@ async def authenticate(websocket: WebSocket, runtime: Runtime) -> str | None:
     ):
         raise Refusal(403, "origin_not_allowed", "This origin may not connect to the relay.")
     authenticator = runtime.authenticator
-    if isinstance(authenticator, NoAuth):
-        return None
     token = find_token(headers, scope.get("subprotocols") or (), scope_query_credential(scope))
+    if token and runtime.secrets is not None and token.startswith(SECRET_PREFIX):
+        record = await runtime.secrets.get(secret_digest(token))
+        if record is None:  # expired, revoked or never minted
+            raise Refusal(401, "unauthorized", _UNAUTHORIZED)
+        return Caller(record.identity, agent=record.agent, pinned=record.pinned, minted=True)
+    if isinstance(authenticator, NoAuth):
+        return Caller(None)
     if not token:
         raise Refusal(401, "unauthorized", _UNAUTHORIZED)
     try:
-        return await authenticator.verify(token)
+        return await authenticator.verify_caller(token)
     except AuthError:
         raise Refusal(401, "unauthorized", _UNAUTHORIZED) from None
+
+
+def select_agent(websocket: WebSocket, runtime: Runtime, caller: Caller) -> LiveAgent:
+    """The agent this connection opens. Raises `Refusal` (404, 403)."""
+    requested = requested_agent(websocket.path_params.get("agent"), websocket.query_params)
+    rules = {name: live.agent.callers for name, live in runtime.agents.items()}
+    return runtime.agents[choose_agent(rules, runtime.default_agent, requested, caller)]
 
 
 def _host_allowed(host: str | None, allowed: Collection[str], loopback_only: bool) -> bool:

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import RuntimeDep
 
-__all__ = ["MetricsPortMiddleware", "router"]
+__all__ = ["MetricsPortMiddleware", "metrics_token_ok", "router"]
 
 router = APIRouter()
 
@@ -38,6 +38,15 @@ class MetricsPortMiddleware:
         await self.app(scope, receive, send)
 
 
+def metrics_token_ok(request: Request, token: str | None) -> bool:
+    """Whether the request carries `Authorization: Bearer <RELAY_METRICS_TOKEN>` (or none is
+    set); compared in constant time."""
+    if token is None:
+        return True
+    presented = request.headers.get("authorization", "")
+    return hmac.compare_digest(presented.encode(), f"Bearer {token}".encode())
+
+
 @router.get("/metrics")
 async def metrics(request: Request, runtime: RuntimeDep) -> Response:
     """The relay's metrics; 401 without the right `RELAY_METRICS_TOKEN`, when one is set.
@@ -49,10 +58,7 @@ async def metrics(request: Request, runtime: RuntimeDep) -> Response:
     port = request.scope.get("server", (None, None))[1]
     if settings.metrics_port is not None and port != settings.metrics_port:
         return Response(status_code=404)
-    if settings.metrics_token is not None:
-        presented = request.headers.get("authorization", "")
-        expected = f"Bearer {settings.metrics_token}"
-        if not hmac.compare_digest(presented.encode(), expected.encode()):
-            return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    if not metrics_token_ok(request, settings.metrics_token):
+        return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
     body = generate_latest(runtime.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

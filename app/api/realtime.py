@@ -11,9 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
-from app.api.admission import authenticate
+from app.agents.live import LiveAgent
+from app.api.admission import authenticate, select_agent
 from app.api.denial import deny
 from app.api.deps import get_runtime
+from app.auth import Caller
 from app.errors import Refusal, UpstreamClosed, UpstreamUnavailable
 from app.metrics import outcome_for
 from app.policy.session import EnforcedRefused, enforced_reply
@@ -26,7 +28,13 @@ __all__ = ["REALTIME_PATHS", "router"]
 
 logger = logging.getLogger("app.session")
 
-REALTIME_PATHS = ("/realtime", "/openai/realtime", "/openai/v1/realtime", "/v1/realtime")
+REALTIME_PATHS = (
+    "/realtime",
+    "/realtime/{agent}",
+    "/openai/realtime",
+    "/openai/v1/realtime",
+    "/v1/realtime",
+)
 SUBPROTOCOL = "realtime"
 _MAX_EARLY_FRAMES = 32  # frames the upstream may send before confirming the enforced session
 
@@ -40,25 +48,34 @@ def new_session_id() -> str:
 async def realtime(websocket: WebSocket) -> None:
     """Admit the client, dial the upstream, then accept and relay until either ends.
 
-    Query parameters such as `model`, `deployment` and `api-version` are
-    ignored: the operator decides the upstream. Only the `realtime`
+    The path, `model` or `deployment` names the agent (`app.agents.select`); the
+    agent decides the upstream, and `api-version` is ignored. Only the `realtime`
     subprotocol is ever selected, and none is forwarded upstream.
     """
     runtime = get_runtime(websocket)
     try:
         if not runtime.lifecycle.accepting:
             raise Refusal(503, "server_shutting_down", "The relay is restarting.", retry_after=1)
-        identity = await authenticate(websocket, runtime)
-        runtime.slots.acquire(identity)
+        caller = await authenticate(websocket, runtime)
+        agent = select_agent(websocket, runtime, caller)
+        agent.acquire()
     except Refusal as refusal:
         await _refuse(websocket, runtime, refusal)
         return
+    identity = caller.identity
     try:
-        await _serve(websocket, runtime, identity)
+        runtime.slots.acquire(identity)
+    except Refusal as refusal:
+        agent.release()
+        await _refuse(websocket, runtime, refusal)
+        return
+    try:
+        await _serve(websocket, runtime, agent, caller)
     except Refusal as refusal:  # raised only before the upgrade is accepted
         await _refuse(websocket, runtime, refusal)
     finally:
         runtime.slots.release(identity)
+        agent.release()
 
 
 async def _refuse(websocket: WebSocket, runtime: Runtime, refusal: Refusal) -> None:
@@ -69,20 +86,26 @@ async def _refuse(websocket: WebSocket, runtime: Runtime, refusal: Refusal) -> N
     )
 
 
-async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -> None:
+async def _serve(websocket: WebSocket, runtime: Runtime, agent: LiveAgent, caller: Caller) -> None:
     """Dial, confirm the enforced session, accept, relay. Raises `Refusal` before accepting."""
     session_id = new_session_id()
     started = time.monotonic()
+    identity = caller.identity
     # The session's rules and tools, read once: a later change of tools applies to new sessions.
-    policy, enforced_update = runtime.policy, runtime.enforced_update
-    tool_names = runtime.tools.names if runtime.tools is not None else None
+    policy, enforced_update = agent.session_policy(caller.pinned)
+    tool_names = agent.tools.names if agent.tools is not None else None
     try:
-        upstream = await runtime.dialer.open()
+        upstream = await agent.dialer.open()
     except UpstreamUnavailable as exc:
         logger.warning(
             "session refused: upstream unavailable",
             extra={
-                "fields": {"session_id": session_id, "status": exc.status, "reason": exc.message}
+                "fields": {
+                    "session_id": session_id,
+                    "agent": agent.name,
+                    "status": exc.status,
+                    "reason": exc.message,
+                }
             },
         )
         raise
@@ -94,10 +117,10 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
         budget = runtime.settings.upstream_connect_timeout_seconds - (time.monotonic() - started)
         confirmed = await _confirm_enforced(upstream, budget)
         if not isinstance(confirmed, list):
-            runtime.enforced_refusals_in_a_row += 1
-            _log_unconfirmed(session_id, confirmed)
+            agent.enforced_refusals_in_a_row += 1
+            _log_unconfirmed(session_id, agent.name, confirmed)
             raise UpstreamUnavailable(502, "The upstream did not accept the relay's session.")
-        runtime.enforced_refusals_in_a_row = 0
+        agent.enforced_refusals_in_a_row = 0
         offered = websocket.scope.get("subprotocols") or ()
         await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     except BaseException:
@@ -106,13 +129,14 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
         raise
     connect_seconds = time.monotonic() - started
     runtime.metrics.connect_seconds.observe(connect_seconds)
-    target = runtime.target
+    target = agent.dialer.target
     client = websocket.client
     logger.info(
         "session open",
         extra={
             "fields": {
                 "session_id": session_id,
+                "agent": agent.name,
                 "identity": identity,
                 "client": client.host if client else None,
                 "origin": websocket.headers.get("origin"),
@@ -129,11 +153,12 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
         upstream,
         policy,
         session_id,
-        runtime.limits,
+        agent.limits,
         identity,
         confirmed,
-        tools=runtime.tools,
+        tools=agent.tools,
         tool_names=tool_names,
+        agent=agent.name,
     )
     runtime.lifecycle.add(session)
     try:
@@ -142,7 +167,7 @@ async def _serve(websocket: WebSocket, runtime: Runtime, identity: str | None) -
         runtime.lifecycle.discard(session)
     duration = time.monotonic() - started
     runtime.metrics.outcome(outcome_for(end.cause, end.code))
-    runtime.metrics.closed(session.stats, identity, duration)
+    runtime.metrics.closed(session.stats, identity, agent.name, duration)
     logger.info("session closed", extra={"fields": _close_fields(session, duration)})
 
 
@@ -171,12 +196,13 @@ async def _confirm_enforced(
     return None
 
 
-def _log_unconfirmed(session_id: str, refused: EnforcedRefused | None) -> None:
+def _log_unconfirmed(session_id: str, agent: str, refused: EnforcedRefused | None) -> None:
     logger.error(
         "session refused: the upstream did not apply the enforced session",
         extra={
             "fields": {
                 "session_id": session_id,
+                "agent": agent,
                 "upstream_error_code": refused.code if refused else None,
                 "upstream_error_param": refused.param if refused else None,
                 "timed_out": refused is None,
@@ -199,6 +225,7 @@ def _close_fields(session: RelaySession, duration: float) -> dict[str, Any]:
     )
     return {
         "session_id": session.session_id,
+        "agent": session.agent,
         "identity": session.identity,
         "duration_s": round(duration, 3),
         "cause": end.cause.value,

@@ -1,6 +1,7 @@
 """Client trust: who may connect (tokens, JWTs) and from which web origins."""
 
 from app.auth.authenticator import Authenticator, NoAuth, build_authenticator
+from app.auth.caller import Caller
 from app.auth.carriers import find_token, scope_query_credential
 from app.auth.jwt import AuthError, JwtVerifier
 from app.auth.middleware import QueryCredentialMiddleware
@@ -10,6 +11,7 @@ from app.auth.tokens import StaticTokens
 __all__ = [
     "AuthError",
     "Authenticator",
+    "Caller",
     "JwtVerifier",
     "NoAuth",
     "QueryCredentialMiddleware",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from app.auth.caller import Caller
 from app.auth.jwt import JwtVerifier
 from app.auth.tokens import StaticTokens, parse_token_pairs
 from app.errors import AuthError
@@ -21,8 +22,8 @@ __all__ = ["AuthError", "Authenticator", "NoAuth", "build_authenticator"]
 
 
 class Authenticator(Protocol):
-    async def verify(self, token: str) -> str:
-        """The identity behind `token`. Raises `AuthError` with a generic message."""
+    async def verify_caller(self, token: str) -> Caller:
+        """The caller behind `token`. Raises `AuthError` with a generic message."""
         ...
 
 
@@ -41,6 +42,7 @@ def build_authenticator(settings: Settings) -> Authenticator | NoAuth:
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             identity_claim=settings.jwt_identity_claim,
+            agent_claim=settings.jwt_agent_claim,
             secret=settings.jwt_secret,
             jwks_url=settings.jwt_jwks_url,
         )

@@ -33,6 +33,7 @@ import aiohttp
 import jwt
 import orjson
 
+from app.auth.caller import Caller
 from app.errors import AuthError
 
 __all__ = ["AuthError", "JwtVerifier"]
@@ -55,6 +56,7 @@ class JwtVerifier:
         issuer: str,
         audience: str,
         identity_claim: str = "sub",
+        agent_claim: str | None = None,
         secret: str | None = None,
         jwks_url: str | None = None,
         refetch_interval_seconds: float = 30.0,
@@ -70,6 +72,7 @@ class JwtVerifier:
         self._issuer = issuer
         self._audience = audience
         self._identity_claim = identity_claim
+        self._agent_claim = agent_claim
         self._secret = secret
         self._jwks_url = jwks_url or None
         self._refetch_interval = refetch_interval_seconds
@@ -99,6 +102,13 @@ class JwtVerifier:
 
     async def verify(self, token: str) -> str:
         """Return the token's identity claim, or raise ``AuthError("invalid token")``."""
+        identity = (await self.verify_caller(token)).identity
+        assert identity is not None
+        return identity
+
+    async def verify_caller(self, token: str) -> Caller:
+        """The token's caller: its identity claim, its claims, and the agent its agent claim
+        pins (with `agent_claim` set). Raises ``AuthError("invalid token")``."""
         try:
             return await self._verify(token)
         except _Refused as exc:
@@ -109,7 +119,7 @@ class JwtVerifier:
             logger.debug("token refused on unexpected %s", type(exc).__name__)
         raise AuthError("invalid token")  # outside the handlers: nothing chained
 
-    async def _verify(self, token: str) -> str:
+    async def _verify(self, token: str) -> Caller:
         header = jwt.get_unverified_header(token)
         alg = header.get("alg")
         key: jwt.PyJWK | str
@@ -134,7 +144,10 @@ class JwtVerifier:
         identity = claims.get(self._identity_claim)
         if not isinstance(identity, str) or not identity:
             raise _Refused("identity claim missing or not a non-empty string")
-        return identity
+        agent = claims.get(self._agent_claim) if self._agent_claim is not None else None
+        if agent is not None and (not isinstance(agent, str) or not agent):
+            raise _Refused("agent claim not a non-empty string")
+        return Caller(identity, claims, agent)
 
     async def _jwks_key(self, kid: object, algorithm: str) -> jwt.PyJWK:
         if self._jwks_url is None:

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 
+from app.auth.caller import Caller
 from app.errors import AuthError
 
 __all__ = ["MIN_TOKEN_LENGTH", "StaticTokens", "parse_token_pairs"]
@@ -13,8 +14,8 @@ __all__ = ["MIN_TOKEN_LENGTH", "StaticTokens", "parse_token_pairs"]
 MIN_TOKEN_LENGTH = 16
 
 
-def parse_token_pairs(pairs: Iterable[str]) -> dict[str, str]:
-    """`RELAY_AUTH_TOKENS` entries (`identity:token`) as {token: identity}.
+def parse_token_pairs(pairs: Iterable[str], name: str = "RELAY_AUTH_TOKENS") -> dict[str, str]:
+    """`RELAY_AUTH_TOKENS` (or `name`) entries (`identity:token`) as {token: identity}.
 
     Raises ValueError, naming the identity, for a malformed pair, a token
     shorter than `MIN_TOKEN_LENGTH`, or a token shared by two identities.
@@ -24,14 +25,13 @@ def parse_token_pairs(pairs: Iterable[str]) -> dict[str, str]:
         identity, sep, token = pair.partition(":")
         identity, token = identity.strip(), token.strip()
         if not sep or not identity:
-            raise ValueError("RELAY_AUTH_TOKENS entries must be identity:token")
+            raise ValueError(f"{name} entries must be identity:token")
         if len(token) < MIN_TOKEN_LENGTH:
             raise ValueError(
-                f"RELAY_AUTH_TOKENS: the token for {identity!r} is shorter than "
-                f"{MIN_TOKEN_LENGTH} characters"
+                f"{name}: the token for {identity!r} is shorter than {MIN_TOKEN_LENGTH} characters"
             )
         if token in result:
-            raise ValueError("RELAY_AUTH_TOKENS: two identities share one token")
+            raise ValueError(f"{name}: two identities share one token")
         result[token] = identity
     return result
 
@@ -50,6 +50,9 @@ class StaticTokens:
 
     def __init__(self, identities: Mapping[str, str]) -> None:
         self._entries = [(_digest(token), identity) for token, identity in identities.items()]
+
+    async def verify_caller(self, token: str) -> Caller:
+        return Caller(await self.verify(token))
 
     async def verify(self, token: str) -> str:
         presented = _digest(token)

@@ -101,6 +101,15 @@ class ClientPolicy:
         }
         self._handlers = {t: h for t, h in handlers.items() if t in rules.allowed_events}
 
+    @property
+    def enforced_session(self) -> Mapping[str, Any]:
+        """The operator's session, as sent upstream first."""
+        return self._rules.enforced_session
+
+    def client_session(self, session: Mapping[str, Any]) -> dict[str, Any]:
+        """The part of `session` a client may set, as a `session.update` would keep it."""
+        return filter_session(session, self._paths)
+
     def decide(self, text: str | bytes, hidden: Hidden | None = None) -> Decision:
         """The decision for one text frame's payload. Never raises.
 

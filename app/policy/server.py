@@ -22,7 +22,7 @@ import orjson
 
 from app.policy.decisions import Drop, Forward, Rewrite, ServerDecision
 
-__all__ = ["REDACTED_TYPES", "decide_server", "head_type"]
+__all__ = ["REDACTED_TYPES", "decide_server", "head_type", "redact_session"]
 
 REDACTED_TYPES = frozenset(
     {
@@ -100,11 +100,9 @@ def decide_server(text: str) -> ServerDecision:
     session = event.get("session")
     if not isinstance(session, dict):
         return Drop(parsed_type)
-    visible = _keep(session, _VISIBLE)
-    if not parsed_type.startswith("transcription_"):
-        visible["instructions"] = ""
-        visible["tools"] = []
-    event["session"] = visible
+    event["session"] = redact_session(
+        session, transcription=parsed_type.startswith("transcription_")
+    )
     return Rewrite(parsed_type, orjson.dumps(event).decode())
 
 
@@ -119,6 +117,16 @@ def _forward(event_type: str) -> Forward:
         if len(_FORWARDS) < _MAX_FORWARDS:
             _FORWARDS[event_type] = forward
     return forward
+
+
+def redact_session(session: dict[str, Any], *, transcription: bool = False) -> dict[str, Any]:
+    """A session as the client may see it: the visible fields, with `instructions` blanked
+    to `""` and `tools` to `[]` (a realtime session's)."""
+    visible = _keep(session, _VISIBLE)
+    if not transcription:
+        visible["instructions"] = ""
+        visible["tools"] = []
+    return visible
 
 
 def _keep(node: dict[str, Any], allowed: dict[str, Any]) -> dict[str, Any]:

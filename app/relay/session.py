@@ -69,8 +69,10 @@ class RelaySession:
         early_frames: list[str] | None = None,
         tools: ToolCaller | None = None,
         tool_names: frozenset[str] | None = None,
+        agent: str = "default",
     ) -> None:
         self._client = client
+        self.agent = agent
         self._upstream = upstream
         self.session_id = session_id
         self.identity = identity

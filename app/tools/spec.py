@@ -41,6 +41,7 @@ __all__ = [
     "ToolSpec",
     "ToolsFileError",
     "load_tools",
+    "parse_tools",
     "session_tool_names",
     "tool_entries",
 ]
@@ -164,7 +165,7 @@ def _resolve(value: str, environ: Mapping[str, str], where: str) -> str:
     return _ENV_REFERENCE.sub(substitute, value)
 
 
-def _describe(path: Path, entry: object, index: int, exc: ValidationError) -> str:
+def _describe(where: str, entry: object, index: int, exc: ValidationError) -> str:
     fields = entry if isinstance(entry, dict) else {}
     name, label = fields.get("name"), fields.get("label")
     if fields.get("type") == "mcp":
@@ -175,7 +176,7 @@ def _describe(path: Path, entry: object, index: int, exc: ValidationError) -> st
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "(entry)"
         message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{path}: {tool}: {field}: {message}")
+        lines.append(f"{where}: {tool}: {field}: {message}")
     return "\n".join(lines)
 
 
@@ -195,15 +196,27 @@ def load_tools(
     `client_tools` are the names already declared in `RELAY_SESSION`: a server
     tool of the same name would make a call ambiguous, so it stops startup.
     """
-    environ = os.environ if environ is None else environ
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ToolsFileError(f"{path}: cannot be read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ToolsFileError(f"{path}: is not valid YAML: {exc}") from None
+    return parse_tools(raw, str(path), environ, client_tools)
+
+
+def parse_tools(
+    raw: object,
+    where: str,
+    environ: Mapping[str, str] | None = None,
+    client_tools: Iterable[str] = (),
+) -> tuple[LoadedTool | LoadedMcpServer, ...]:
+    """Validate a list of tool entries (from a tools file, or an agent's inline `tools`).
+
+    `where` starts every message (the file, or the agent). Raises `ToolsFileError`."""
+    environ = os.environ if environ is None else environ
     if not isinstance(raw, list):
-        raise ToolsFileError(f"{path}: must hold a list of tools")
+        raise ToolsFileError(f"{where}: must hold a list of tools")
     taken = set(client_tools)
     seen: set[str] = set()
     labels: set[str] = set()
@@ -215,27 +228,27 @@ def load_tools(
                 McpServerSpec.model_validate(entry) if mcp else ToolSpec.model_validate(entry)
             )
         except ValidationError as exc:
-            raise ToolsFileError(_describe(path, entry, index, exc)) from None
+            raise ToolsFileError(_describe(where, entry, index, exc)) from None
         if isinstance(spec, McpServerSpec):
-            where = f"{path}: MCP server {spec.label!r}"
+            label = f"{where}: MCP server {spec.label!r}"
             if spec.label in labels:
-                raise ToolsFileError(f"{where}: label: declared twice")
+                raise ToolsFileError(f"{label}: label: declared twice")
             labels.add(spec.label)
             names = [spec.function_name(tool) for tool in spec.allowed_tools]
             for name in names:
                 if not _FUNCTION_NAME.match(name):
-                    raise ToolsFileError(f"{where}: allowed_tools: {name!r} is not a valid name")
+                    raise ToolsFileError(f"{label}: allowed_tools: {name!r} is not a valid name")
         else:
-            where = f"{path}: tool {spec.name!r}"
+            label = f"{where}: tool {spec.name!r}"
             names = [spec.name]
         for name in names:
             if name in seen:
-                raise ToolsFileError(f"{where}: name: {name} declared twice")
+                raise ToolsFileError(f"{label}: name: {name} declared twice")
             if name in taken:
-                raise ToolsFileError(f"{where}: name: {name} also declared in RELAY_SESSION tools")
+                raise ToolsFileError(f"{label}: name: {name} also declared in the session's tools")
             seen.add(name)
         headers = {
-            name: _resolve(value, environ, f"{where}: headers.{name}")
+            name: _resolve(value, environ, f"{label}: headers.{name}")
             for name, value in spec.headers.items()
         }
         if isinstance(spec, McpServerSpec):

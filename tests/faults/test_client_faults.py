@@ -117,7 +117,7 @@ async def test_token_endpoint_failing_then_recovering_restores_service(
                     pass
             assert refused.value.response.status_code == 503
             token_endpoint.failing = False
-            credential = relay.runtime.credential
+            credential = relay.runtime.agent().credential
             assert isinstance(credential, EntraCredential)
             async with asyncio.timeout(10):
                 await credential.wait_first_token()

@@ -102,8 +102,8 @@ async def test_usage_grace_is_bounded_when_the_upstream_never_answers_the_cancel
     async with FakeUpstream.answering(on_event) as upstream:
         settings = make_settings(upstream="simulator", azure_endpoint=upstream.url, auth="none")
         async with running_relay(settings) as relay:
-            runtime = relay.runtime
-            runtime.limits = dataclasses.replace(runtime.limits, usage_grace_seconds=0.5)
+            agent = relay.runtime.agent()
+            agent.limits = dataclasses.replace(agent.limits, usage_grace_seconds=0.5)
             with captured_logs() as logs:
                 async with client(relay) as ws:
                     await send_event(ws, {"type": "response.create"})
@@ -144,5 +144,5 @@ async def test_jwt_identities_are_logged_but_get_no_per_identity_metric(
     opened = await logs.session_line("session open", closed["session_id"])
     assert opened["identity"] == closed["identity"] == "user-42"
     assert sum(closed["tokens"].values()) > 0
-    assert sample(after, "relay_tokens_total", kind="output_text") > 0
+    assert sample(after, "relay_tokens_total", agent="default", kind="output_text") > 0
     assert not [name for name, _ in after if name.startswith("relay_identity_tokens")]

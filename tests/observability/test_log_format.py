@@ -56,7 +56,9 @@ async def test_json_format_writes_one_object_per_line_and_masks_the_configuratio
     (config,) = [r for r in records if r["message"] == "relay configuration"]
     assert config["azure_api_key"] == "***"
     assert config["metrics_token"] == "***"
-    assert config["instructions"] == {
+    (agent,) = config["agents"]
+    assert agent["name"] == "default"
+    assert agent["instructions"] == {
         "length": len(INSTRUCTIONS),
         "sha256": hashlib.sha256(INSTRUCTIONS.encode()).hexdigest()[:16],
     }

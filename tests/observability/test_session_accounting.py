@@ -90,9 +90,9 @@ async def test_full_session_is_described_by_two_log_lines_and_metric_deltas(
     ]
 
     # Live sessions are visible while open.
-    assert sample(during, "relay_sessions_active") == 1
+    assert sample(during, "relay_sessions_active", agent="default") == 1
     for kind, count in usage.items():
-        assert delta(before, during, "relay_tokens_total", kind=kind) == count
+        assert delta(before, during, "relay_tokens_total", agent="default", kind=kind) == count
 
     # The metric deltas.
     def change(name: str, **labels: str) -> float:
@@ -102,7 +102,7 @@ async def test_full_session_is_described_by_two_log_lines_and_metric_deltas(
     outcomes = [dict(labels) for name, labels in after if name == "relay_sessions_total"]
     assert sum(change("relay_sessions_total", **labels) for labels in outcomes) == 1
     for kind, count in usage.items():
-        assert change("relay_tokens_total", kind=kind) == count
+        assert change("relay_tokens_total", agent="default", kind=kind) == count
         assert change("relay_identity_tokens_total", identity="alice", kind=kind) == count
         assert change("relay_identity_tokens_total", identity="bob", kind=kind) == 0
     up, down = "client_to_upstream", "upstream_to_client"
@@ -112,6 +112,6 @@ async def test_full_session_is_described_by_two_log_lines_and_metric_deltas(
     assert change("relay_event_bytes_total", direction=up) == closed["bytes_client_to_upstream"]
     assert change("relay_event_bytes_total", direction=down) == closed["bytes_upstream_to_client"]
     assert change("relay_events_refused_total", code="event_not_allowed") == 1
-    assert sample(after, "relay_sessions_active") == 0
+    assert sample(after, "relay_sessions_active", agent="default") == 0
     assert change("relay_upstream_connect_seconds_count") == 1
     assert change("relay_session_duration_seconds_count") == 1

@@ -74,7 +74,7 @@ async def test_duplicate_response_done_from_upstream_counts_tokens_once() -> Non
     assert first["response"]["id"] == second["response"]["id"] == "resp_dup"
     assert closed["tokens"] == SPLIT
     for kind, count in SPLIT.items():
-        assert delta(before, after, "relay_tokens_total", kind=kind) == count
+        assert delta(before, after, "relay_tokens_total", agent="default", kind=kind) == count
     assert (
         delta(
             before,
@@ -129,7 +129,7 @@ async def test_client_leaving_mid_response_cancels_it_and_still_counts_its_usage
     cancelled = usage_split(CANCELLED_USAGE)
     assert closed["tokens"] == cancelled
     for kind, count in cancelled.items():
-        assert delta(before, after, "relay_tokens_total", kind=kind) == count
+        assert delta(before, after, "relay_tokens_total", agent="default", kind=kind) == count
 
 
 # -- input-audio transcription usage ---------------------------------------------------
@@ -202,7 +202,7 @@ async def test_transcription_usage_from_upstream_reaches_close_line_and_metrics(
             after = await scrape(relay.http_url)
     assert closed["tokens"]["input_audio"] == 17
     for kind, count in closed["tokens"].items():
-        assert delta(before, after, "relay_tokens_total", kind=kind) == count
+        assert delta(before, after, "relay_tokens_total", agent="default", kind=kind) == count
 
 
 async def test_a_relay_initiated_end_cancels_the_response_in_flight_and_counts_its_usage() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from app.agents import build_policy, default_agent
 from app.config import Settings
-from app.runtime import build_policy, read_instructions
 from tests.policy.factories import assert_forward, assert_refuse, dumps, rewritten
 
 
@@ -29,7 +29,7 @@ def test_ga_policy_from_settings_enforces_voice_and_instructions(env: pytest.Mon
     """GA settings give a typed enforced update and strip client voice and instructions."""
     env.setenv("RELAY_SESSION", '{"audio":{"output":{"voice":"marin"}}}')
     env.setenv("RELAY_INSTRUCTIONS", "Be brief.")
-    policy, update = build_policy(*_settings_and_instructions())
+    policy, update = build_policy(default_agent(Settings()))
     assert orjson.loads(update) == {
         "type": "session.update",
         "event_id": "relay_enforced_session",
@@ -56,7 +56,7 @@ def test_preview_policy_from_settings_uses_flat_fields(env: pytest.MonkeyPatch) 
     """A preview api-version gives an untyped enforced update and flat client fields."""
     env.setenv("OPENAI_API_VERSION", "2025-04-01-preview")
     env.setenv("RELAY_SESSION", '{"voice":"marin"}')
-    policy, update = build_policy(*_settings_and_instructions())
+    policy, update = build_policy(default_agent(Settings()))
     assert orjson.loads(update)["session"] == {"voice": "marin"}
     event = {"type": "session.update", "session": {"voice": "alloy", "modalities": ["text"]}}
     assert rewritten(policy.decide(dumps(event)), "session.update") == {
@@ -72,7 +72,7 @@ def test_policy_from_settings_reads_instructions_file(
     path = tmp_path / "prompt.txt"
     path.write_text("From a file.\n", encoding="utf-8")
     env.setenv("RELAY_INSTRUCTIONS_FILE", str(path))
-    _, update = build_policy(*_settings_and_instructions())
+    _, update = build_policy(default_agent(Settings()))
     assert orjson.loads(update)["session"] == {"type": "realtime", "instructions": "From a file.\n"}
 
 
@@ -82,7 +82,7 @@ def test_policy_from_settings_applies_operator_lists(env: pytest.MonkeyPatch) ->
     env.setenv("RELAY_CLIENT_ITEM_ROLES", "user,assistant")
     env.setenv("RELAY_CLIENT_RESPONSE_FIELDS", "conversation")
     env.setenv("RELAY_CLIENT_TOOL_OUTPUTS", "true")
-    policy, _ = build_policy(*_settings_and_instructions())
+    policy, _ = build_policy(default_agent(Settings()))
     assert_refuse(policy.decide('{"type":"session.update"}'), "event_not_allowed")
     assistant = {"type": "conversation.item.create", "item": {"role": "assistant"}}
     assert_forward(policy.decide(dumps(assistant)), "conversation.item.create")
@@ -98,7 +98,7 @@ def test_policy_from_settings_applies_operator_lists(env: pytest.MonkeyPatch) ->
 def test_policy_from_settings_uses_operator_session_fields(env: pytest.MonkeyPatch) -> None:
     """RELAY_CLIENT_SESSION_FIELDS replaces the dialect's default client fields."""
     env.setenv("RELAY_CLIENT_SESSION_FIELDS", "output_modalities")
-    policy, _ = build_policy(*_settings_and_instructions())
+    policy, _ = build_policy(default_agent(Settings()))
     event = {
         "type": "session.update",
         "session": {"type": "realtime", "output_modalities": ["text"], "audio": {}},
@@ -107,8 +107,3 @@ def test_policy_from_settings_uses_operator_session_fields(env: pytest.MonkeyPat
         "type": "session.update",
         "session": {"type": "realtime", "output_modalities": ["text"]},
     }
-
-
-def _settings_and_instructions() -> tuple[Settings, str | None]:
-    settings = Settings()
-    return settings, read_instructions(settings)

@@ -94,7 +94,7 @@ def test_a_server_tool_may_not_share_a_name_with_a_session_tool(tmp_path: Path) 
     """A name also in RELAY_SESSION's tools would make a call ambiguous."""
     path = write(tmp_path, ENTRY % ("lookup", "https://x.example", ""))
     session = {"tools": [{"type": "function", "name": "lookup"}, "junk"]}
-    with pytest.raises(ToolsFileError, match="also declared in RELAY_SESSION"):
+    with pytest.raises(ToolsFileError, match="also declared in the session's tools"):
         load_tools(path, {}, session_tool_names(session))
 
 
