@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit simulator tools-example mcp-example bench clean
+.PHONY: help run test lint typecheck unit simulator tools-example mcp-example backend-example bench clean
 
 help:
 	@echo "make run        start the relay against the bundled simulator on http://127.0.0.1:8000"
@@ -13,6 +13,7 @@ help:
 	@echo "make simulator  run the simulator alone on 127.0.0.1:9000"
 	@echo "make tools-example  the example tool server on 127.0.0.1:8100 (needs RELAY_TOOLS_SIGNING_SECRET)"
 	@echo "make mcp-example    the example MCP server on 127.0.0.1:8200/mcp"
+	@echo "make backend-example  the example backend minting client secrets on 127.0.0.1:8300 (needs EXAMPLE_BACKEND_TOKEN)"
 	@echo "make bench      relay vs nginx vs direct benchmark (needs nginx; BENCH_ARGS=--quick for a smoke run)"
 
 $(BIN)/python:
@@ -23,9 +24,13 @@ $(VENV)/.installed-run: pyproject.toml constraints.txt | $(BIN)/python
 	flock $(VENV)/.install-lock $(PIP) -e .
 	@touch $@
 
+$(VENV)/.installed-examples: pyproject.toml constraints.txt | $(BIN)/python
+	flock $(VENV)/.install-lock $(PIP) -e '.[examples]'
+	@touch $@ $(VENV)/.installed-run
+
 $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
 	flock $(VENV)/.install-lock $(PIP) -e '.[dev]'
-	@touch $@ $(VENV)/.installed-run
+	@touch $@ $(VENV)/.installed-run $(VENV)/.installed-examples
 
 # The local demo: no Azure account, no client auth, loopback only.
 run: export RELAY_UPSTREAM ?= simulator
@@ -45,6 +50,9 @@ tools-example: $(VENV)/.installed-run
 
 mcp-example: $(VENV)/.installed-run
 	$(BIN)/python -m examples.mcp.server --host 127.0.0.1 --port 8200
+
+backend-example: $(VENV)/.installed-examples
+	$(BIN)/python -m examples.backend.server --host 127.0.0.1 --port 8300
 
 bench: $(VENV)/.installed-run
 	$(BIN)/python -m bench $(BENCH_ARGS)

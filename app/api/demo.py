@@ -22,7 +22,8 @@ __all__ = ["CONTENT_SECURITY_POLICY", "router"]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; "
-    "connect-src 'self' ws: wss:; "
+    # ws:/wss: for the relay; http:/https: for the backend that mints client secrets.
+    "connect-src 'self' ws: wss: http: https:; "
     "media-src 'self' blob:; "
     "script-src 'self'; "
     "style-src 'self' 'unsafe-inline'; "

@@ -1,8 +1,11 @@
 // Reference browser client for the realtime relay: plain ES module, no dependencies.
 //
 // 1. Connect: a WebSocket to this page's own origin at /realtime. Browsers cannot set
-//    headers on a WebSocket, so the relay token travels as the subprotocol
-//    `openai-insecure-api-key.<token>` next to `realtime` (it stays out of URLs and logs).
+//    headers on a WebSocket, so the credential travels as the subprotocol
+//    `openai-insecure-api-key.<credential>` next to `realtime` (out of URLs and logs).
+//    The credential is a relay token typed in, or (recommended) a short-lived client
+//    secret (`ek_...`) that the operator's backend minted for its logged-in user: the
+//    page asks the backend for one on each connect (see examples/backend).
 // 2. Microphone: getUserMedia -> AudioWorklet (pcm-worklet.js) -> 20 ms chunks of 24 kHz
 //    pcm16 -> `input_audio_buffer.append`. The service's voice activity detection decides
 //    when a turn ends and answers by itself.
@@ -252,8 +255,36 @@ function fromBase64(text) {
 $("connect-form").addEventListener("submit", (event) => {
   event.preventDefault();
   if (ws) ws.close(1000, "user disconnected");
+  else if ($("mode").value === "backend") connectWithSecret($("backend").value.trim());
   else connect($("token").value.trim());
 });
+
+// Ask the backend for a client secret: it knows its user from its own login cookie.
+async function connectWithSecret(backend) {
+  setState("connecting", "asking the backend for a client secret");
+  try {
+    const response = await fetch(`${backend}/client-secret`, { method: "POST", credentials: "include" });
+    if (!response.ok) throw new Error(response.status === 401 ? "log in at the backend first" : `HTTP ${response.status}`);
+    const { value } = await response.json();
+    connect(value);
+  } catch (err) {
+    setState("closed", `no client secret (${err.message})`, true);
+  }
+}
+
+// The mode shows the token field or the backend field; ?backend=<url> preselects it.
+function showMode() {
+  const backend = $("mode").value === "backend";
+  $("token").hidden = backend;
+  $("backend").hidden = !backend;
+}
+$("mode").addEventListener("change", showMode);
+const backendParam = new URLSearchParams(location.search).get("backend");
+if (backendParam) {
+  $("mode").value = "backend";
+  $("backend").value = backendParam;
+}
+showMode();
 
 $("text-form").addEventListener("submit", (event) => {
   event.preventDefault();

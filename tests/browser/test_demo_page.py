@@ -26,6 +26,7 @@ from tests.browser.audio import (
     zero_crossing_frequency,
 )
 from tests.e2e.harness import RunningRelay, make_settings, running_relay
+from tests.support.examples import example_process
 from tests.support.tool_server import ToolServer, answer
 from tests.tools.support import client_trace, tools_file
 
@@ -263,3 +264,46 @@ async def test_a_server_tool_answers_typed_text_and_the_page_sees_no_tool_traffi
     texts = [f if isinstance(f, str) else f.decode() for f in frames]
     assert any("Tool lookup_order returned" in t for t in texts)
     assert client_trace(texts, [call_id]) == []
+
+
+async def test_the_page_connects_with_a_client_secret_minted_by_the_example_backend(
+    simulator: Simulator, silent_browser: BrowserContext
+) -> None:
+    """The user logs in at examples/backend, lands on the demo page in its client-secret
+    mode, and connects with an `ek_` secret the backend minted: no relay token typed."""
+    backend_token = "demo-backend-token-0123456789"
+    values: dict[str, Any] = {
+        "upstream": "simulator",
+        "azure_endpoint": simulator.url,
+        "azure_api_key": "sim-key",
+        "auth": "token",
+        "auth_tokens": (f"web:{TOKEN}",),
+        "backend_tokens": (f"demo-backend:{backend_token}",),
+    }
+    async with running_relay(make_settings(**values)) as relay:
+        env = {"EXAMPLE_BACKEND_TOKEN": backend_token}
+        async with example_process(
+            "examples.backend.server", "--relay", relay.http_url, env=env
+        ) as port:
+            page = await silent_browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            protocols: list[str] = []
+            page.on("websocket", lambda ws: protocols.append(ws.url))
+            await page.goto(f"http://127.0.0.1:{port}/login")
+            await page.fill("input[name=username]", "demo")
+            await page.fill("input[name=password]", "demo")
+            await page.click("button[type=submit]")
+            await page.wait_for_url(f"{relay.http_url}/?backend=*", timeout=TIMEOUT_MS)
+            await expect(page.locator("#mode")).to_have_value("backend")
+            await expect(page.locator("#token")).to_be_hidden()
+            await page.click("#connect")
+            await expect(page.locator("#status")).to_have_text("connected (GA)", timeout=TIMEOUT_MS)
+            (session,) = relay.runtime.lifecycle.sessions()
+            await page.fill("#text", "hello backend")
+            await page.press("#text", "Enter")
+            await wait_for_transcript(page, "assistant", "You said: hello backend")
+            await page.close()
+    assert session.identity == "demo-backend:demo"
+    assert not errors
+    assert protocols == [f"ws://127.0.0.1:{relay.port}/realtime"]  # no credential in the URL

@@ -10,7 +10,8 @@ import pytest
 
 from app.simulator import Simulator
 from tests.e2e.harness import make_settings, running_relay
-from tests.examples.test_tools_example import ask, example_process, tools_file
+from tests.examples.test_tools_example import ask, tools_file
+from tests.support.examples import example_process
 from tests.support.settings import relay_settings
 
 TOKENS = "support-web:" + "s" * 24 + ",web:" + "w" * 24

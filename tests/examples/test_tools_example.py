@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import re
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,43 +14,18 @@ from app.simulator import Simulator
 from examples.tools.server import verify_signature
 from tests.e2e.harness import make_settings, running_relay
 from tests.support.events import recv_until, send_event, user_text
+from tests.support.examples import ROOT, example_process
 from tests.support.settings import relay_settings
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "example-signing-secret-" + "x" * 20
 TOKENS = "support-web:" + "s" * 24 + ",web:" + "w" * 24
-_LISTENING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
-
-
-@contextlib.asynccontextmanager
-async def example_process(module: str) -> AsyncIterator[int]:
-    """`python -m <module> --port 0` from the repository root; yields the port it took."""
-    env = {**os.environ, "RELAY_TOOLS_SIGNING_SECRET": SECRET}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        module,
-        "--port",
-        "0",
-        cwd=ROOT,
-        env=env,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    try:
-        async with asyncio.timeout(30):
-            while (match := _LISTENING.search(await proc.stderr.readline())) is None:
-                assert proc.returncode is None
-        yield int(match.group(1))
-    finally:
-        proc.terminate()
-        await proc.wait()
 
 
 @pytest.fixture
 async def example_server() -> AsyncIterator[int]:
     """`python -m examples.tools.server`, as `make tools-example` runs it."""
-    async with example_process("examples.tools.server") as port:
+    env = {"RELAY_TOOLS_SIGNING_SECRET": SECRET}
+    async with example_process("examples.tools.server", env=env) as port:
         yield port
 
 
