@@ -201,6 +201,13 @@ class Settings(BaseSettings):
     # Agents (several enforced sessions on one relay)
     agents_file: Path | None = Field(None)
 
+    # Shared state (many replicas)
+    redis_url: str | None = Field(None, repr=False)  # may carry a password
+    redis_failure_mode: Literal["closed", "open"] = Field("closed")
+    redis_timeout_seconds: float = Field(1.0, gt=0)
+    lease_renew_seconds: float = Field(10.0, gt=0)
+    identity_daily_tokens: int | None = Field(None, ge=1)
+
     # Client trust
     auth: Literal["token", "jwt", "none"] = Field("token")
     auth_tokens: CommaList = Field((), repr=False)
@@ -251,7 +258,23 @@ class Settings(BaseSettings):
         else:
             self._check_agents_file()
         self._check_auth()
+        self._check_shared_state()
         return self
+
+    def _check_shared_state(self) -> None:
+        if self.redis_url is None:
+            return
+        parts = urlsplit(self.redis_url)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError(
+                "RELAY_REDIS_URL must look like redis://host:6379/0 or, with TLS, "
+                "rediss://:<access key>@<name>.redis.cache.windows.net:6380/0"
+            )
+        if self.redis_timeout_seconds >= self.upstream_connect_timeout_seconds:
+            raise ValueError(
+                "RELAY_REDIS_TIMEOUT_SECONDS must be shorter than "
+                "RELAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS, so a hung Redis cannot hold a handshake"
+            )
 
     def _check_agents_file(self) -> None:
         assert self.agents_file is not None

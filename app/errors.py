@@ -6,6 +6,7 @@
     │   └── UpstreamUnavailable     the upstream could not be opened (502, 503 or 504,
     │                               code `upstream_unavailable`)
     ├── AuthError                   a client token failed verification (generic message)
+    ├── SharedStateError            Redis (the shared state) failed, timed out or is unreachable
     ├── CredentialUnavailableError  no usable upstream credential right now
     └── UpstreamClosed              an open upstream connection ended (its close code and
                                     reason, or dropped, or unresponsive)
@@ -27,6 +28,7 @@ __all__ = [
     "Refusal",
     "RefusalOutcome",
     "RelayError",
+    "SharedStateError",
     "UpstreamClosed",
     "UpstreamUnavailable",
 ]
@@ -36,6 +38,7 @@ RefusalOutcome = Literal[
     "rejected_origin",
     "rejected_capacity",
     "rejected_agent",
+    "rejected_budget",
     "upstream_connect_failed",
 ]
 
@@ -49,6 +52,8 @@ _OUTCOMES: dict[str, RefusalOutcome] = {
     "server_shutting_down": "rejected_capacity",
     "agent_not_found": "rejected_agent",
     "agent_not_allowed": "rejected_agent",
+    "budget_exhausted": "rejected_budget",
+    "shared_state_unavailable": "rejected_capacity",
     "upstream_unavailable": "upstream_connect_failed",
 }
 
@@ -84,6 +89,14 @@ class UpstreamUnavailable(Refusal):
 
 class AuthError(RelayError):
     """Authentication failed. Its message is generic and safe to show a client."""
+
+
+class SharedStateError(RelayError):
+    """A call to the shared state failed; `op` names it (for the metric), never a secret."""
+
+    def __init__(self, op: str) -> None:
+        super().__init__(op)
+        self.op = op
 
 
 class CredentialUnavailableError(RelayError):

@@ -34,6 +34,7 @@ Outcome = Literal[
     "rejected_origin",
     "rejected_capacity",
     "rejected_agent",
+    "rejected_budget",
     "upstream_connect_failed",
     "limit",
     "shutdown",
@@ -108,6 +109,8 @@ def outcome_for(cause: EndCause, code: int | None) -> Outcome:
         return "limit"
     if cause is EndCause.SHUTDOWN:
         return "shutdown"
+    if cause is EndCause.BUDGET_EXHAUSTED:
+        return "limit"
     return "error"
 
 
@@ -161,6 +164,9 @@ class RelayMetrics(Collector):
         self._closed = _Totals()
         self._outcomes: Counter[str] = Counter()
         self.per_identity = False
+        self._shared_errors: Counter[str] = Counter()
+        self._budget_refusals = 0
+        self.leases_held: Callable[[], int] = lambda: 0
         self.connect_seconds = Histogram(
             "relay_upstream_connect_seconds",
             "Time to open the upstream WebSocket, retries included.",
@@ -198,6 +204,14 @@ class RelayMetrics(Collector):
         self._tool_calls.labels(tool, outcome).inc()
         self._tool_seconds.labels(tool).observe(seconds)
 
+    def shared_state_error(self, op: str) -> None:
+        """A shared-state (Redis) call failed; `op` is one of a fixed few."""
+        self._shared_errors[op] += 1
+
+    def budget_refused(self) -> None:
+        """A caller over its daily token budget was refused, or its session ended."""
+        self._budget_refusals += 1
+
     def outcome(self, outcome: Outcome) -> None:
         self._outcomes[outcome] += 1
 
@@ -216,6 +230,24 @@ class RelayMetrics(Collector):
         for agent in self._agents:
             active.add_metric([agent], totals.active[agent])
         yield active
+        leases = GaugeMetricFamily(
+            "relay_leases_held", "Sessions of this process holding session leases."
+        )
+        leases.add_metric([], self.leases_held())
+        yield leases
+        errors = CounterMetricFamily(
+            "relay_shared_state_errors",
+            "Shared state (Redis) calls that failed or timed out, by operation.",
+            labels=["op"],
+        )
+        for op in sorted(self._shared_errors):
+            errors.add_metric([op], self._shared_errors[op])
+        yield errors
+        yield CounterMetricFamily(
+            "relay_budget_refusals",
+            "Callers over their daily token budget: refused before the upgrade, or ended.",
+            value=self._budget_refusals,
+        )
         sessions = CounterMetricFamily(
             "relay_sessions", "Sessions by outcome, refusals included.", labels=["outcome"]
         )

@@ -18,12 +18,14 @@ from app.agents import Agent, AgentsFileError, default_agent, load_agents
 from app.agents.live import LiveAgent, open_agent, tool_names
 from app.auth import Authenticator, JwtVerifier, NoAuth, StaticTokens, build_authenticator
 from app.auth.tokens import parse_token_pairs
-from app.client_secrets import MemorySecretStore, SecretStore
+from app.client_secrets import SecretStore
 from app.config import Settings
 from app.lifecycle import Lifecycle
 from app.logs import settings_summary
 from app.metrics import RelayMetrics
 from app.relay import SessionLimits, SessionStats
+from app.shared import LocalState, SharedState
+from app.shared.accounting import Accounting
 from app.slots import SessionSlots
 from app.tools.mcp import McpConnection
 from app.upstream import EntraCredential, StaticCredential, UpstreamCredential, UpstreamOptions
@@ -45,6 +47,7 @@ class Runtime:
     slots: SessionSlots
     lifecycle: Lifecycle
     metrics: RelayMetrics
+    accounting: Accounting
     backend: StaticTokens | None = None  # with RELAY_BACKEND_TOKENS: who may mint secrets
     secrets: SecretStore | None = None  # with RELAY_BACKEND_TOKENS
 
@@ -169,6 +172,19 @@ async def open_runtime(settings: Settings, agents: Iterable[Agent]) -> AsyncIter
         backend = None
         if settings.backend_tokens:
             backend = StaticTokens(parse_token_pairs(settings.backend_tokens))
+        shared = _shared_state(settings, metrics)
+        await shared.start()
+        stack.push_async_callback(shared.aclose)
+        accounting = Accounting(
+            shared,
+            max_per_identity=settings.max_sessions_per_identity,
+            daily_tokens=settings.identity_daily_tokens,
+            failure_mode=settings.redis_failure_mode,
+            shared=settings.redis_url is not None,
+            budget_refused=metrics.budget_refused,
+        )
+        stack.push_async_callback(accounting.aclose)
+        metrics.leases_held = lambda: shared.leases_held
         defaults = [agent.name for agent in agents if agent.default]
         yield Runtime(
             settings=settings,
@@ -176,12 +192,29 @@ async def open_runtime(settings: Settings, agents: Iterable[Agent]) -> AsyncIter
             default_agent=defaults[0] if defaults else None,
             simulated=settings.upstream == "simulator",
             authenticator=authenticator,
-            slots=SessionSlots(settings.max_sessions, settings.max_sessions_per_identity),
+            slots=SessionSlots(settings.max_sessions),
             lifecycle=lifecycle,
             metrics=metrics,
+            accounting=accounting,
             backend=backend,
-            secrets=MemorySecretStore(settings.max_client_secrets) if backend else None,
+            secrets=shared.secrets if backend else None,
         )
+
+
+def _shared_state(settings: Settings, metrics: RelayMetrics) -> SharedState:
+    """Redis with RELAY_REDIS_URL (fleet-wide), else this process's own state."""
+    if settings.redis_url is None:
+        return LocalState(settings.max_client_secrets)
+    from app.shared.redis_state import RedisState  # only loaded when used
+
+    return RedisState(
+        settings.redis_url,
+        failure_mode=settings.redis_failure_mode,
+        renew_seconds=settings.lease_renew_seconds,
+        timeout_seconds=settings.redis_timeout_seconds,
+        max_secrets=settings.max_client_secrets,
+        on_error=metrics.shared_state_error,
+    )
 
 
 def _live_stats(lifecycle: Lifecycle) -> list[tuple[SessionStats, str | None, str]]:

@@ -122,7 +122,12 @@ async def start_fake(core: int | None, workdir: Path) -> Started:
 
 
 async def start_relay(
-    upstream_port: int, core: int | None, workdir: Path, tools_file: Path | None = None
+    upstream_port: int,
+    core: int | None,
+    workdir: Path,
+    tools_file: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    name: str = "relay",
 ) -> Started:
     """`python -m app`, configured for the benchmark by environment variables only.
 
@@ -152,9 +157,10 @@ async def start_relay(
     )
     if tools_file is not None:
         env["RELAY_TOOLS_FILE"] = str(tools_file)  # absolute: the relay runs elsewhere
-    relay_dir = workdir / "relay"
+    env.update(extra_env or {})
+    relay_dir = workdir / name
     relay_dir.mkdir(exist_ok=True)
-    return await _start_relay_process("relay", ["-m", "app"], port, core, relay_dir, env, workdir)
+    return await _start_relay_process(name, ["-m", "app"], port, core, relay_dir, env, workdir)
 
 
 async def start_peer(upstream_port: int, core: int | None, workdir: Path) -> Started:

@@ -1,4 +1,4 @@
-"""An agent's live resources: its upstream dialer, its tools, its policy and its session count.
+"""An agent's live resources: its upstream dialer, its tools and its policy.
 
 Built once in the lifespan for each agent (`open_agent`), shared by every
 session of that agent. A session reads the policy it needs once, when it
@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 
 from app.agents.agent import Agent, build_policy
-from app.errors import Refusal
 from app.policy import ClientPolicy
 from app.relay import SessionLimits
 from app.tools.caller import ToolCaller, ToolOutcome
@@ -37,7 +36,6 @@ class LiveAgent:
     enforced_update: str
     tools: ToolCaller | None = None
     mcp: tuple[McpConnection, ...] = ()
-    active: int = 0
     # Upgrades refused since the upstream last applied the enforced session (for /readyz).
     enforced_refusals_in_a_row: int = 0
     _pinned: dict[bytes, tuple[ClientPolicy, str]] = field(default_factory=dict)
@@ -68,16 +66,6 @@ class LiveAgent:
         functions = self.tools.functions() if self.tools is not None else ()
         self.policy, self.enforced_update = build_policy(self.agent, functions)
         self._pinned.clear()
-
-    def acquire(self) -> None:
-        """Take one of the agent's session slots, or raise 503 `at_capacity`."""
-        cap = self.agent.limits.max_sessions
-        if cap is not None and self.active >= cap:
-            raise Refusal(503, "at_capacity", "This agent is at capacity; retry shortly.")
-        self.active += 1
-
-    def release(self) -> None:
-        self.active -= 1
 
 
 @contextlib.asynccontextmanager

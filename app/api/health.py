@@ -39,7 +39,9 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     tools = all(checks["mcp_tools_listed"] for checks in agents.values())
     capacity = not runtime.slots.full
     accepting = runtime.lifecycle.accepting
-    ready = credential and capacity and accepting and enforced and tools
+    # In `closed` mode a failing Redis refuses every new session; in `open` mode it does not.
+    shared = runtime.accounting.state.healthy or runtime.settings.redis_failure_mode == "open"
+    ready = credential and capacity and accepting and enforced and tools and shared
     return JSONResponse(
         {
             "status": "ready" if ready else "not_ready",
@@ -48,6 +50,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
             "capacity": capacity,
             "enforced_session": enforced,
             "mcp_tools_listed": tools,
+            "shared_state": shared,
             "agents": agents,
         },
         status_code=200 if ready else 503,

@@ -53,29 +53,28 @@ async def realtime(websocket: WebSocket) -> None:
     subprotocol is ever selected, and none is forwarded upstream.
     """
     runtime = get_runtime(websocket)
+    session_id = new_session_id()
     try:
         if not runtime.lifecycle.accepting:
             raise Refusal(503, "server_shutting_down", "The relay is restarting.", retry_after=1)
         caller = await authenticate(websocket, runtime)
         agent = select_agent(websocket, runtime, caller)
-        agent.acquire()
+        runtime.slots.acquire()
     except Refusal as refusal:
         await _refuse(websocket, runtime, refusal)
         return
-    identity = caller.identity
     try:
-        runtime.slots.acquire(identity)
-    except Refusal as refusal:
-        agent.release()
-        await _refuse(websocket, runtime, refusal)
-        return
-    try:
-        await _serve(websocket, runtime, agent, caller)
+        await runtime.accounting.admit(
+            session_id, caller.identity, agent.name, agent.agent.limits.max_sessions
+        )
+        try:
+            await _serve(websocket, runtime, agent, caller, session_id)
+        finally:
+            await runtime.accounting.release(session_id)
     except Refusal as refusal:  # raised only before the upgrade is accepted
         await _refuse(websocket, runtime, refusal)
     finally:
-        runtime.slots.release(identity)
-        agent.release()
+        runtime.slots.release()
 
 
 async def _refuse(websocket: WebSocket, runtime: Runtime, refusal: Refusal) -> None:
@@ -86,9 +85,10 @@ async def _refuse(websocket: WebSocket, runtime: Runtime, refusal: Refusal) -> N
     )
 
 
-async def _serve(websocket: WebSocket, runtime: Runtime, agent: LiveAgent, caller: Caller) -> None:
+async def _serve(
+    websocket: WebSocket, runtime: Runtime, agent: LiveAgent, caller: Caller, session_id: str
+) -> None:
     """Dial, confirm the enforced session, accept, relay. Raises `Refusal` before accepting."""
-    session_id = new_session_id()
     started = time.monotonic()
     identity = caller.identity
     # The session's rules and tools, read once: a later change of tools applies to new sessions.
@@ -159,6 +159,7 @@ async def _serve(websocket: WebSocket, runtime: Runtime, agent: LiveAgent, calle
         tools=agent.tools,
         tool_names=tool_names,
         agent=agent.name,
+        on_usage=runtime.accounting.usage if runtime.accounting.reports_usage else None,
     )
     runtime.lifecycle.add(session)
     try:

@@ -18,6 +18,7 @@ __all__ = [
     "CLOSE_INTERNAL_ERROR",
     "CLOSE_NORMAL",
     "CLOSE_NO_STATUS",
+    "CLOSE_POLICY_VIOLATION",
     "CLOSE_RESTART",
     "CLOSE_TRY_AGAIN_LATER",
     "NOTICES",
@@ -32,6 +33,7 @@ __all__ = [
 MAX_REASON_BYTES = 123
 
 CLOSE_NORMAL = 1000
+CLOSE_POLICY_VIOLATION = 1008  # the caller's daily token budget is used up: do not retry
 CLOSE_GOING_AWAY = 1001  # session expiry and idling: clients reconnect
 CLOSE_ABNORMAL = 1006  # never sent: a connection lost without a close frame
 CLOSE_INTERNAL_ERROR = 1011  # upstream failures and the relay's own errors
@@ -49,6 +51,7 @@ NOTICES = {
     "idle_timeout": "The session was idle for too long.",
     "backpressure": "The client did not keep up with the audio stream.",
     "server_shutting_down": "The relay is restarting; reconnect to continue.",
+    "budget_exhausted": "The caller's daily token budget is used up.",
 }
 
 
@@ -61,6 +64,7 @@ class EndCause(StrEnum):
     IDLE_TIMEOUT = "idle_timeout"
     BACKPRESSURE = "backpressure"
     SHUTDOWN = "server_shutting_down"
+    BUDGET_EXHAUSTED = "budget_exhausted"
     ERROR = "error"
 
 
@@ -105,6 +109,7 @@ _RELAY_INITIATED: dict[EndCause, tuple[int, str]] = {
     EndCause.IDLE_TIMEOUT: (CLOSE_GOING_AWAY, "idle_timeout"),
     EndCause.BACKPRESSURE: (CLOSE_TRY_AGAIN_LATER, "backpressure"),
     EndCause.SHUTDOWN: (CLOSE_RESTART, "server_shutting_down"),
+    EndCause.BUDGET_EXHAUSTED: (CLOSE_POLICY_VIOLATION, "budget_exhausted"),
 }
 
 

@@ -17,7 +17,8 @@ Inputs and what they return:
 - `client_sending(now)` / `client_sent()`: a send to the client began / ended
   (the backpressure clock).
 - `tick(now)`: the `SessionEnd` the limits reached, or when to tick again.
-- `shutdown()`: the end a drain asks for.
+- `shutdown()`: the end a drain asks for; `budget_exhausted()`: the end a used-up
+  daily token budget asks for.
 - `closing(end)`: the `Closing` that says how both sides are closed.
 - `closing_client()`: the close frame is on its way; nothing more may be sent.
 - `usage_frame(frame)`: while waiting for a cancelled response's usage,
@@ -191,6 +192,10 @@ class SessionCore:
     def shutdown(self) -> SessionEnd:
         """The end a drain asks for: `server_shutting_down`, close 1012."""
         return SessionEnd(EndCause.SHUTDOWN)
+
+    def budget_exhausted(self) -> SessionEnd:
+        """The end a used-up daily token budget asks for: `budget_exhausted`, close 1008."""
+        return SessionEnd(EndCause.BUDGET_EXHAUSTED)
 
     # -- ending ---------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Protocol
 
 from starlette.websockets import WebSocketDisconnect
@@ -70,9 +70,13 @@ class RelaySession:
         tools: ToolCaller | None = None,
         tool_names: frozenset[str] | None = None,
         agent: str = "default",
+        on_usage: Callable[[RelaySession, int], None] | None = None,
     ) -> None:
         self._client = client
         self.agent = agent
+        # Told of each increase of the session's tokens (shared usage and budgets).
+        self._on_usage = on_usage
+        self._tokens_reported = 0
         self._upstream = upstream
         self.session_id = session_id
         self.identity = identity
@@ -101,6 +105,16 @@ class RelaySession:
         """Ask the session to end with `server_shutting_down` (close 1012). Idempotent."""
         self._end_at_limit(self.core.shutdown())
 
+    def exhaust_budget(self) -> None:
+        """Ask the session to end with `budget_exhausted` (close 1008). Idempotent."""
+        self._end_at_limit(self.core.budget_exhausted())
+
+    def _report_usage(self) -> None:
+        tokens = self.core.stats.tokens
+        if tokens != self._tokens_reported and self._on_usage is not None:
+            added, self._tokens_reported = tokens - self._tokens_reported, tokens
+            self._on_usage(self, added)
+
     async def run(self) -> SessionEnd:
         """Relay until one side ends, then close both. Never raises, except on cancel."""
         down = asyncio.create_task(self._upstream_to_client(), name=f"{self.session_id}-down")
@@ -116,6 +130,7 @@ class RelaySession:
             keep_reading = closing.keep_reading_seconds is not None
             await _cancel(down, *(() if keep_reading else (up,)))
             await self._close(closing, up if keep_reading else None)
+            self._report_usage()  # a cancelled response's usage, read while closing
         finally:
             if self._limit_timer is not None:
                 self._limit_timer.cancel()
@@ -166,12 +181,16 @@ class RelaySession:
         early, self._early = self._early, []
         tools = self._tools
         commands = self.core.tools.commands if self.core.tools is not None else []
+        stats = self.core.stats
+        on_usage = self._on_usage
         while True:
             try:
                 frame = early.pop(0) if early else await recv()
             except UpstreamClosed as exc:
                 return _upstream_end(exc)
             out = frame_in(frame)
+            if on_usage is not None and stats.tokens != self._tokens_reported:
+                self._report_usage()  # once per response.done, never blocking this pump
             if commands:
                 assert tools is not None
                 tools.dispatch()  # never awaits: calls and their outputs run beside the pumps

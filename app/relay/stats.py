@@ -33,6 +33,7 @@ class SessionStats:
     usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USAGE_KINDS, 0))
     responses: set[str] = field(default_factory=set)
     tool_calls: dict[str, int] = field(default_factory=dict)
+    tokens: int = 0  # input + output tokens (cached input is part of input), for budgets
     end: SessionEnd | None = None
 
     def count_up(self, event_type: str, size: int) -> None:
@@ -101,6 +102,12 @@ class SessionStats:
         total["input_cached"] += _int(inputs.get("cached_tokens"))
         total["output_text"] += _int(outputs.get("text_tokens"))
         total["output_audio"] += _int(outputs.get("audio_tokens"))
+        self.tokens = (
+            total["input_text"]
+            + total["input_audio"]
+            + total["output_text"]
+            + total["output_audio"]
+        )
 
     @property
     def events_up(self) -> int:

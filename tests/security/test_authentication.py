@@ -152,16 +152,17 @@ def all_logs() -> Iterator[_Records]:
     """Every log record from every logger, at DEBUG."""
     handler = _Records()
     root = logging.getLogger()
-    previous = root.level
+    names = ("", "uvicorn", "uvicorn.error", "app", "websockets")
+    previous = {name: logging.getLogger(name).level for name in names}
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    for name in ("uvicorn", "uvicorn.error", "app", "websockets"):
+    for name in names:
         logging.getLogger(name).setLevel(logging.DEBUG)
     try:
         yield handler
     finally:
         root.removeHandler(handler)
-        root.setLevel(previous)
+        for name, level in previous.items():  # later tests must not inherit DEBUG
+            logging.getLogger(name).setLevel(level)
 
 
 async def test_query_token_never_appears_in_any_log_record(
