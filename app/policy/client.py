@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from app.policy.audio import AudioLedger
 from app.policy.canonical import MAX_NODES, Checked, Unfit, check_event
 from app.policy.decisions import Decision, Forward, Refuse, Rewrite
 from app.policy.dialect import Dialect
@@ -110,11 +111,14 @@ class ClientPolicy:
         """The part of `session` a client may set, as a `session.update` would keep it."""
         return filter_session(session, self._paths)
 
-    def decide(self, text: str | bytes, hidden: Hidden | None = None) -> Decision:
+    def decide(
+        self, text: str | bytes, hidden: Hidden | None = None, audio: AudioLedger | None = None
+    ) -> Decision:
         """The decision for one text frame's payload. Never raises.
 
         `hidden`, with server tools, holds the items and calls the client may not
-        name (`item_not_allowed`)."""
+        name (`item_not_allowed`); `audio`, the audio the client was sent of each
+        assistant item, against which a truncate is clamped."""
         if len(text) > _PRECHECK_BYTES and _containers(text) > MAX_NODES:
             # Refused before the parse: building that many objects is the costly part.
             return Refuse("invalid_event", _TOO_MANY_CONTAINERS)
@@ -144,7 +148,12 @@ class ClientPolicy:
             return Refuse("invalid_event", checked.message, client_event_id, checked.param)
         assert type(checked) is Checked
         handler = self._handlers.get(event_type)
-        decision = forward if handler is None else handler(checked.event, client_event_id, hidden)
+        if handler is None:
+            decision: Decision = forward
+        elif event_type == "conversation.item.truncate":
+            decision = self._truncate(checked.event, client_event_id, hidden, audio)
+        else:
+            decision = handler(checked.event, client_event_id, hidden)
         if decision is forward and not checked.exact:
             # Unknown keys were removed, or keys may be spelled with escapes: send the
             # canonical form, which every JSON parser reads the same way.
@@ -211,6 +220,40 @@ class ClientPolicy:
             return Refuse("item_not_allowed", _HIDDEN_ITEM, event_id, "item_id")
         return self._forward[str(event["type"])]
 
+    def _truncate(
+        self,
+        event: Event,
+        event_id: str | None,
+        hidden: Hidden | None,
+        audio: AudioLedger | None = None,
+    ) -> Decision:
+        """Truncate at most the audio the client was sent of the item: a later
+        `audio_end_ms` is clamped to it, and an item with no audio sent is refused."""
+        named = self._item_named(event, event_id, hidden)
+        if type(named) is not Forward:
+            return named
+        end = event.get("audio_end_ms")
+        if not isinstance(end, int) or isinstance(end, bool) or end < 0:
+            return Refuse(
+                "invalid_event",
+                "`audio_end_ms` must be a non-negative integer.",
+                event_id,
+                "audio_end_ms",
+            )
+        delivered = audio.delivered_ms(event.get("item_id")) if audio is not None else None
+        if delivered is None:  # an item the relay has not seen: the upstream decides
+            return named
+        if delivered == 0:
+            return Refuse(
+                "nothing_to_truncate",
+                "No audio of this item has been delivered yet; there is nothing to truncate.",
+                event_id,
+                "item_id",
+            )
+        if end > delivered:
+            return _rewrite_value(event, "audio_end_ms", delivered)
+        return named
+
     def _check_item(
         self, item: object, event_id: str | None, hidden: Hidden | None, *, in_response: bool
     ) -> Refuse | None:
@@ -238,6 +281,12 @@ class ClientPolicy:
 
 def _item_refusal(message: str, event_id: str | None) -> Refuse:
     return Refuse("item_not_allowed", message, event_id, "item")
+
+
+def _rewrite_value(event: Event, key: str, value: int) -> Rewrite:
+    rewritten = dict(event)
+    rewritten[key] = value
+    return Rewrite(str(event["type"]), orjson.dumps(rewritten).decode())
 
 
 def _rewrite(event: Event, key: str, value: dict[str, Any]) -> Rewrite:

@@ -12,7 +12,9 @@ the server policy the first two and `Drop`:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -28,10 +30,12 @@ class Forward:
 
 @dataclass(frozen=True, slots=True)
 class Rewrite:
-    """Forward `text` in place of the original frame."""
+    """Forward `text` in place of the original frame. A redacted session echo also
+    carries the `session` the upstream gave (for the session's output format)."""
 
     event_type: str
     text: str
+    session: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,7 +103,7 @@ def decide_server(text: str) -> ServerDecision:
     event["session"] = redact_session(
         session, transcription=parsed_type.startswith("transcription_")
     )
-    return Rewrite(parsed_type, orjson.dumps(event).decode())
+    return Rewrite(parsed_type, orjson.dumps(event).decode(), session)
 
 
 _FORWARDS: dict[str, Forward] = {}

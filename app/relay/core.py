@@ -31,6 +31,7 @@ import itertools
 from dataclasses import dataclass
 
 from app.policy import BINARY_REFUSAL, ClientPolicy, Forward, Refuse, Rewrite, error_event
+from app.policy.audio import AUDIO_DELTAS, AudioLedger, bytes_per_ms
 from app.policy.client import rate_limited
 from app.policy.decisions import Drop
 from app.policy.ratelimit import TokenBucket
@@ -88,6 +89,7 @@ class SessionCore:
         "_limits",
         "_send_started",
         "_started",
+        "audio",
         "response_in_flight",
         "session_id",
         "stats",
@@ -106,6 +108,7 @@ class SessionCore:
         self.tools = tools
         self._hidden = tools.hidden if tools is not None else None
         self.stats = SessionStats()
+        self.audio = AudioLedger()  # what the client was sent, for its truncates
         self.response_in_flight = False
         self._decide = policy.decide
         self._limits = limits
@@ -122,7 +125,7 @@ class SessionCore:
         self._last_client_frame = now
         if not self._bucket.take(now):
             return self._refuse(rate_limited(text))
-        decision = BINARY_REFUSAL if text is None else self._decide(text, self._hidden)
+        decision = BINARY_REFUSAL if text is None else self._decide(text, self._hidden, self.audio)
         if type(decision) is Forward:
             assert text is not None
             self.stats.count_up(decision.event_type, len(text))
@@ -143,8 +146,20 @@ class SessionCore:
             self.stats.count_dropped()
             return None
         event_type = decision.event_type
-        out: str | None = decision.text if type(decision) is Rewrite else frame
+        if event_type in AUDIO_DELTAS:  # the hot path: counted without a parse
+            self.audio.delta(frame)
+            self.stats.count_down(event_type, len(frame))
+            return frame
+        out: str | None = frame
+        if type(decision) is Rewrite:
+            out = decision.text
+            if decision.session is not None:
+                per_ms = bytes_per_ms(decision.session)
+                if per_ms is not None:
+                    self.audio.per_ms = per_ms
         tools = self.tools
+        if event_type == "response.output_item.added":
+            self.audio.item_added(frame)
         if event_type == "response.created":
             self.response_in_flight = True
         elif event_type == "response.done":

@@ -10,7 +10,11 @@
 //    pcm16 -> `input_audio_buffer.append`. The service's voice activity detection decides
 //    when a turn ends and answers by itself.
 // 3. Playback: assistant audio deltas are scheduled back to back on a 24 kHz AudioContext.
-// 4. Barge-in: when the service hears speech, stop playback and cancel the response.
+// 4. Barge-in: when the service hears speech, stop playback, cancel the response, and
+//    truncate the playing item at the milliseconds actually played, so the model's memory
+//    matches what the user heard (the relay clamps it to what it delivered).
+// 5. What a person sees: a microphone level meter, who is speaking, and for each turn the
+//    time from the end of the user's speech to the first audio of the reply.
 //
 // The GA and preview protocols name some server events differently; both names are
 // handled everywhere, so the page works with whichever dialect the relay speaks. It sends
@@ -35,6 +39,10 @@ const demo = (window.relayDemo = {
     return player?.state ?? "none"; // "running" once the playback AudioContext plays
   },
   appendsSent: 0, // input_audio_buffer.append events sent
+  truncates: [], // { itemId, audioEndMs, scheduledMs, startAt, bargeAt } sent on barge-in
+  turnLatencies: [], // ms from speech_stopped to the reply's first audio, per turn
+  micLevel: 0, // the last 20 ms chunk's level, 0..1
+  speaker: "nobody", // "user" | "assistant" | "nobody"
   lastError: null, // { code, message } of the last relay/service `error` event
   closeCode: null,
   closeReason: null,
@@ -47,6 +55,8 @@ let playhead = 0; // player time at which the next audio delta starts
 const playing = new Set(); // scheduled AudioBufferSourceNodes, stopped on barge-in
 let responseInFlight = false;
 const linesByItem = new Map(); // item id -> transcript line
+let playingItem = null; // { id, startAt, scheduledMs }: the assistant item being played
+let speechStoppedAt = null; // performance.now() at the end of the user's speech
 
 // ---- status line and transcript
 
@@ -137,6 +147,11 @@ function onEvent(event) {
       break;
     case "input_audio_buffer.speech_started":
       bargeIn();
+      setSpeaker("user");
+      break;
+    case "input_audio_buffer.speech_stopped":
+      speechStoppedAt = performance.now();
+      setSpeaker("nobody");
       break;
     case "input_audio_buffer.committed": // a user turn ended; its transcript may follow
       say(event.item_id, "user", "[voice]", { placeholder: true });
@@ -161,7 +176,9 @@ function onEvent(event) {
       break;
     case "response.output_audio.delta": // GA
     case "response.audio.delta": // preview
-      play(event.delta);
+      if (speechStoppedAt !== null) showLatency(performance.now() - speechStoppedAt);
+      speechStoppedAt = null;
+      play(event.delta, event.item_id);
       break;
   }
 }
@@ -187,6 +204,7 @@ async function startMicrophone() {
   const worklet = new AudioWorkletNode(context, "pcm16-downsampler", { numberOfOutputs: 0 });
   worklet.port.onmessage = ({ data }) => {
     // `data` is an ArrayBuffer of 960 bytes: 20 ms of 24 kHz mono pcm16 little-endian.
+    showLevel(data);
     if (send({ type: "input_audio_buffer.append", audio: toBase64(data) })) demo.appendsSent += 1;
   };
   context.createMediaStreamSource(stream).connect(worklet);
@@ -194,7 +212,7 @@ async function startMicrophone() {
 
 // ---- audio out
 
-function play(base64) {
+function play(base64, itemId) {
   const bytes = fromBase64(base64 ?? "");
   if (bytes.length < 2 || !player) return;
   const pcm = new DataView(bytes.buffer);
@@ -207,10 +225,16 @@ function play(base64) {
   // Start exactly where the previous delta ends, so deltas play gaplessly; if playback ran
   // dry, start now.
   playhead = Math.max(playhead, player.currentTime);
+  if (playingItem?.id !== itemId) playingItem = { id: itemId, startAt: playhead, scheduledMs: 0 };
   source.start(playhead);
   playhead += buffer.duration;
+  playingItem.scheduledMs += buffer.duration * 1000;
   playing.add(source);
-  source.onended = () => playing.delete(source);
+  setSpeaker("assistant");
+  source.onended = () => {
+    playing.delete(source);
+    if (playing.size === 0 && demo.speaker === "assistant") setSpeaker("nobody");
+  };
   demo.playedChunks += 1;
 }
 
@@ -218,15 +242,50 @@ function stopPlayback() {
   for (const source of playing) source.stop();
   playing.clear();
   playhead = 0;
+  playingItem = null;
 }
 
-// The user started talking: silence the assistant at once and stop its response.
-// (A fuller client would also send `conversation.item.truncate` with the milliseconds
-// actually played, so the model knows what the user heard.)
+// The user started talking: silence the assistant at once, stop its response, and tell
+// the model where its audio was cut: the position played, read from the audio clock
+// (at most what was scheduled, which is at most what the relay delivered).
 function bargeIn() {
-  if (playing.size > 0) demo.interruptions += 1;
+  const item = playing.size > 0 ? playingItem : null;
+  if (item) {
+    demo.interruptions += 1;
+    const bargeAt = player.currentTime;
+    const playedMs = Math.floor(Math.min(item.scheduledMs, Math.max(0, (bargeAt - item.startAt) * 1000)));
+    const truncate = { type: "conversation.item.truncate", item_id: item.id, content_index: 0, audio_end_ms: playedMs };
+    stopPlayback();
+    if (responseInFlight) send({ type: "response.cancel" });
+    send(truncate);
+    demo.truncates.push({ itemId: item.id, audioEndMs: playedMs, scheduledMs: item.scheduledMs, startAt: item.startAt, bargeAt });
+    return;
+  }
   stopPlayback();
   if (responseInFlight) send({ type: "response.cancel" });
+}
+
+// ---- what the page shows besides the transcript
+
+function showLevel(chunk) {
+  // RMS of the chunk's pcm16 samples, on a 0..1 scale.
+  const pcm = new Int16Array(chunk);
+  let sum = 0;
+  for (const sample of pcm) sum += sample * sample;
+  demo.micLevel = Math.min(1, Math.sqrt(sum / pcm.length) / 0x4000);
+  $("level").value = demo.micLevel;
+}
+
+function setSpeaker(who) {
+  demo.speaker = who;
+  $("speaker").textContent = { user: "you are speaking", assistant: "assistant speaking", nobody: "quiet" }[who];
+}
+
+function showLatency(ms) {
+  demo.turnLatencies.push(Math.round(ms));
+  const item = document.createElement("li");
+  item.textContent = `reply after ${Math.round(ms)} ms`;
+  $("latencies").prepend(item);
 }
 
 function stopAudio() {

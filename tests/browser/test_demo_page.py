@@ -147,6 +147,11 @@ async def test_microphone_reaches_upstream_and_spoken_reply_plays(
         )
         # The reply echoes ~2 s of audio; the tone comes back 0.5 s into it: barge-in.
         await page.wait_for_function("() => window.relayDemo.interruptions > 0", timeout=TIMEOUT_MS)
+        # 4 s of microphone audio (the loop is 2.5 s) hold one whole tone even when the
+        # microphone started in the middle of one.
+        await page.wait_for_function(
+            "() => window.relayDemo.appendsSent >= 200", timeout=TIMEOUT_MS
+        )
 
         ARTIFACTS.mkdir(exist_ok=True)
         name = "demo-page.png" if dialect == "ga" else "demo-page-preview.png"
@@ -307,3 +312,63 @@ async def test_the_page_connects_with_a_client_secret_minted_by_the_example_back
     assert session.identity == "demo-backend:demo"
     assert not errors
     assert protocols == [f"ws://127.0.0.1:{relay.port}/realtime"]  # no credential in the URL
+
+
+async def test_barge_in_truncates_at_the_played_audio_and_the_page_shows_level_speaker_latency(
+    simulator: Simulator, tone_browser: BrowserContext
+) -> None:
+    """The tone interrupts the echoed reply: the page stops playback and sends a truncate at
+    the position its audio clock played (within one 20 ms frame), which the relay passes
+    unchanged and the simulator accepts. The level meter, the speaker indicator and the
+    reply latency all render."""
+    async with relay_for(simulator, "ga") as relay:
+        page, errors = await open_page(tone_browser, relay)
+        await connect(page, TOKEN)
+        await expect(page.locator("#status")).to_have_text("connected (GA)", timeout=TIMEOUT_MS)
+        await page.wait_for_function("() => window.relayDemo.micLevel > 0.05", timeout=TIMEOUT_MS)
+        await expect(page.locator("#speaker")).to_have_text("you are speaking", timeout=TIMEOUT_MS)
+        await expect(page.locator("#latencies li").first).to_contain_text(
+            "reply after", timeout=TIMEOUT_MS
+        )
+        await expect(page.locator("#speaker")).to_have_text(
+            "assistant speaking", timeout=TIMEOUT_MS
+        )
+        await page.wait_for_function(
+            "() => window.relayDemo.truncates.length > 0", timeout=TIMEOUT_MS
+        )
+        demo = await page.evaluate("window.relayDemo")
+        (truncate, *_) = demo["truncates"]
+        await simulator.wait_for(
+            lambda: any(
+                e.get("type") == "conversation.item.truncated"
+                for c in simulator.connections
+                for e in c.sent_events()
+            ),
+            10,
+        )
+        level = await page.locator("#level").get_attribute("value")
+        await page.close()
+
+    played_ms = (truncate["bargeAt"] - truncate["startAt"]) * 1000
+    assert abs(truncate["audioEndMs"] - played_ms) <= 20
+    assert 0 < truncate["audioEndMs"] <= truncate["scheduledMs"]
+    (sent,) = [
+        e
+        for c in simulator.connections
+        for e in c.received_events()
+        if e.get("type") == "conversation.item.truncate"
+    ][:1]
+    assert sent["item_id"] == truncate["itemId"]
+    assert sent["audio_end_ms"] == truncate["audioEndMs"]  # within what was delivered: unchanged
+    (accepted,) = [
+        e
+        for c in simulator.connections
+        for e in c.sent_events()
+        if e.get("type") == "conversation.item.truncated"
+    ][:1]
+    assert accepted["audio_end_ms"] == truncate["audioEndMs"]
+    assert demo["turnLatencies"]
+    assert all(ms > 0 for ms in demo["turnLatencies"])
+    assert level is not None
+    assert demo["lastError"] is None
+    assert not errors

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+import app.policy.audio as audio_module
 import app.policy.client as client_module
 import app.policy.server as server_module
 import app.relay.stats as stats_module
@@ -54,7 +55,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counter:
 
     CountingOrjson.loads = staticmethod(loads)  # type: ignore[attr-defined]
     CountingOrjson.dumps = staticmethod(dumps)  # type: ignore[attr-defined]
-    for module in (client_module, server_module, stats_module, tracker_module):
+    for module in (audio_module, client_module, server_module, stats_module, tracker_module):
         monkeypatch.setattr(module, "orjson", CountingOrjson)
     return counter
 
@@ -108,6 +109,25 @@ def test_downstream_audio_delta_is_forwarded_without_a_parse(counted: Counter, t
     core = _core(tools)
     assert core.upstream_frame(DELTA) is DELTA
     assert core.stats.down_events == {"response.output_audio.delta": 1}
+    assert (counted.loads, counted.dumps) == (0, 0)
+
+
+@pytest.mark.parametrize("tools", [False, True], ids=["no-tools", "server-tools"])
+def test_audio_deltas_are_counted_for_truncation_without_a_parse(
+    counted: Counter, tools: bool
+) -> None:
+    """The item and the decoded size of each delta come from plain searches of the frame,
+    and an assistant item's start too (the server tools' tracker reads that one itself)."""
+    core = _core(tools)
+    item = '{"type":"response.output_item.added","item":{"id":"it","type":"message","role":"assistant"}}'
+    assert core.upstream_frame(item) == item
+    assert (counted.loads, counted.dumps) == ((1, 0) if tools else (0, 0))
+    counted.loads = 0
+    chunk = base64.b64encode(bytes(4800)).decode()  # 100 ms of pcm16
+    frame = f'{{"type":"response.output_audio.delta","item_id":"it","delta":"{chunk}"}}'
+    for _ in range(3):
+        assert core.upstream_frame(frame) is frame
+    assert core.audio.delivered_ms("it") == 300
     assert (counted.loads, counted.dumps) == (0, 0)
 
 
