@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit simulator tools-example mcp-example backend-example bench bench-admission clean
+.PHONY: help run test lint typecheck unit simulator tools-example mcp-example backend-example bench bench-admission bench-guardrails clean
 
 help:
 	@echo "make run        start the relay against the bundled simulator on http://127.0.0.1:8000"
@@ -16,6 +16,7 @@ help:
 	@echo "make backend-example  the example backend minting client secrets on 127.0.0.1:8300 (needs EXAMPLE_BACKEND_TOKEN)"
 	@echo "make bench      relay vs nginx vs direct benchmark (needs nginx; BENCH_ARGS=--quick for a smoke run)"
 	@echo "make bench-admission  handshake p50/p99: one relay, vs two behind nginx with Redis (needs nginx, redis-server)"
+	@echo "make bench-guardrails time added before the answer by the input guardrail (blocklist, webhook)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +61,9 @@ bench: $(VENV)/.installed-run
 
 bench-admission: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.admission $(BENCH_ARGS)
+
+bench-guardrails: $(VENV)/.installed-run
+	$(BIN)/python -m bench.guardrail_latency $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -198,6 +198,15 @@ class Settings(BaseSettings):
     tool_max_output_bytes: int = Field(65536, gt=0)
     tool_max_concurrent_calls: int = Field(4, ge=1)
 
+    # Guardrails
+    guardrail_url: str | None = Field(None)
+    guardrail_blocklist_file: Path | None = Field(None)
+    guardrail_transcription_model: str = Field("whisper-1", min_length=1)
+    guardrail_refusal: str | None = Field(None)
+    guardrail_max_violations: int = Field(3, ge=1)
+    guardrail_timeout_seconds: float = Field(2.0, gt=0)
+    guardrail_failure_mode: Literal["closed", "open"] = Field("closed")
+
     # Agents (several enforced sessions on one relay)
     agents_file: Path | None = Field(None)
 
@@ -259,7 +268,21 @@ class Settings(BaseSettings):
             self._check_agents_file()
         self._check_auth()
         self._check_shared_state()
+        self._check_guardrails()
         return self
+
+    def _check_guardrails(self) -> None:
+        if self.guardrail_url is not None:
+            parts = urlsplit(self.guardrail_url)
+            if parts.scheme not in ("https", "http") or not parts.hostname:
+                raise ValueError("RELAY_GUARDRAIL_URL must be an https:// URL")
+            if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+                raise ValueError(
+                    "RELAY_GUARDRAIL_URL must use https:// (http:// only for loopback hosts)"
+                )
+        blocklist = self.guardrail_blocklist_file
+        if blocklist is not None and not blocklist.is_file():
+            raise ValueError(f"RELAY_GUARDRAIL_BLOCKLIST_FILE does not exist: {blocklist}")
 
     def _check_shared_state(self) -> None:
         if self.redis_url is None:

@@ -25,6 +25,7 @@ from pydantic_settings import SettingsError
 
 from app.agents import AgentsFileError
 from app.config import CLOSE_AFTER_DRAIN_SECONDS, SERVER_SHUTDOWN_SECONDS, Settings, env_names
+from app.guardrails.spec import GuardrailsError
 from app.logs import logging_config
 from app.main import create_app
 from app.protocols import http_protocol, ws_protocol
@@ -152,6 +153,9 @@ def main() -> int:
         return 2
     except AgentsFileError as exc:
         sys.stderr.write(f"invalid configuration: RELAY_AGENTS_FILE: {exc}\n")
+        return 2
+    except GuardrailsError as exc:
+        sys.stderr.write(f"invalid configuration: RELAY_GUARDRAIL_BLOCKLIST_FILE: {exc}\n")
         return 2
     server.run(sockets=bind_sockets(settings, server.config))
     return 0

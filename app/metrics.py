@@ -92,6 +92,7 @@ _SERVER_TYPES = frozenset(
 _KNOWN_TYPES = _SERVER_TYPES | GA.client_events | PREVIEW.client_events
 _CONNECT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _TOOL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_GUARDRAIL_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 _DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 
 
@@ -109,7 +110,7 @@ def outcome_for(cause: EndCause, code: int | None) -> Outcome:
         return "limit"
     if cause is EndCause.SHUTDOWN:
         return "shutdown"
-    if cause is EndCause.BUDGET_EXHAUSTED:
+    if cause in (EndCause.BUDGET_EXHAUSTED, EndCause.POLICY_VIOLATION):
         return "limit"
     return "error"
 
@@ -193,6 +194,23 @@ class RelayMetrics(Collector):
             buckets=_TOOL_BUCKETS,
             registry=self.registry,
         )
+        self._guardrail_checks = PromCounter(
+            "relay_guardrail_checks",
+            "Guardrail checks, by direction and verdict (error_*: the webhook failed).",
+            labelnames=["direction", "verdict"],
+            registry=self.registry,
+        )
+        self._guardrail_seconds = Histogram(
+            "relay_guardrail_check_seconds",
+            "Guardrail check duration, by direction.",
+            labelnames=["direction"],
+            buckets=_GUARDRAIL_BUCKETS,
+            registry=self.registry,
+        )
+        for direction in ("input", "output"):
+            self._guardrail_seconds.labels(direction)
+            for verdict in ("allow", "block", "error_allow", "error_block"):
+                self._guardrail_checks.labels(direction, verdict)
         for tool in tools:
             self._tool_seconds.labels(tool)
             for tool_outcome in TOOL_OUTCOMES:
@@ -203,6 +221,11 @@ class RelayMetrics(Collector):
         """One server tool call ended."""
         self._tool_calls.labels(tool, outcome).inc()
         self._tool_seconds.labels(tool).observe(seconds)
+
+    def guardrail_check(self, direction: str, verdict: str, seconds: float) -> None:
+        """One guardrail check ended."""
+        self._guardrail_checks.labels(direction, verdict).inc()
+        self._guardrail_seconds.labels(direction).observe(seconds)
 
     def shared_state_error(self, op: str) -> None:
         """A shared-state (Redis) call failed; `op` is one of a fixed few."""

@@ -165,6 +165,7 @@ async def open_runtime(settings: Settings, agents: Iterable[Agent]) -> AsyncIter
                     signing_secret=settings.tools_signing_secret,
                     max_output_bytes=settings.tool_max_output_bytes,
                     observe=metrics.tool_call,
+                    observe_guardrail=metrics.guardrail_check,
                 )
             )
         summary = settings_summary(settings, agents)

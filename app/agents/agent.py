@@ -9,15 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from app.agents.callers import CallerRule
 from app.config import Settings
+from app.guardrails.spec import Guardrails, guarded_session, load_blocklist
 from app.policy import ClientPolicy, Dialect, dialect_for_version, make_rules
 from app.policy.session import enforced_session, enforced_update
 from app.tools.spec import LoadedMcpServer, LoadedTool, load_tools, session_tool_names
 
-__all__ = ["DEFAULT_AGENT", "Agent", "AgentLimits", "build_policy", "default_agent"]
+__all__ = [
+    "DEFAULT_AGENT",
+    "Agent",
+    "AgentLimits",
+    "build_policy",
+    "default_agent",
+    "relay_guardrails",
+]
 
 DEFAULT_AGENT = "default"
 
@@ -51,6 +60,7 @@ class Agent:
     client_tool_outputs: bool
     limits: AgentLimits
     callers: tuple[CallerRule, ...] | None  # None: any authenticated caller
+    guardrails: Guardrails | None = field(default=None, repr=False)
 
     @property
     def dialect(self) -> Dialect:
@@ -78,6 +88,7 @@ class Agent:
                 "events_burst": self.limits.events_burst,
             },
             "callers_restricted": self.callers is not None,
+            "guardrails": self.guardrails is not None,
         }
 
 
@@ -106,6 +117,27 @@ def default_agent(settings: Settings) -> Agent:
         client_tool_outputs=settings.client_tool_outputs,
         limits=relay_limits(settings),
         callers=None,
+        guardrails=relay_guardrails(settings),
+    )
+
+
+def relay_guardrails(
+    settings: Settings, url: str | None = None, blocklist_file: Path | None = None
+) -> Guardrails | None:
+    """The guardrails from the settings (an agent may name its own webhook or blocklist);
+    None when neither a webhook nor a blocklist is configured."""
+    url = url or settings.guardrail_url
+    blocklist_file = blocklist_file or settings.guardrail_blocklist_file
+    if url is None and blocklist_file is None:
+        return None
+    return Guardrails(
+        url=url,
+        blocklist=load_blocklist(blocklist_file) if blocklist_file is not None else (),
+        refusal=settings.guardrail_refusal,
+        max_violations=settings.guardrail_max_violations,
+        timeout_seconds=settings.guardrail_timeout_seconds,
+        failure_mode=settings.guardrail_failure_mode,
+        transcription_model=settings.guardrail_transcription_model,
     )
 
 
@@ -150,6 +182,8 @@ def build_policy(
         session["tools"] = [*(declared if isinstance(declared, list) else ()), *functions]
     if pinned:
         session = merge_session(session, pinned)
+    if agent.guardrails is not None:  # the relay owns turn-taking: the turn is checked first
+        session = guarded_session(dialect.name, session, agent.guardrails.transcription_model)
     enforced = enforced_session(dialect, agent.instructions, session)
     rules = make_rules(
         dialect,

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from app.agents.agent import Agent, build_policy
+from app.guardrails.checker import GuardrailChecker, Verdict
 from app.policy import ClientPolicy
 from app.relay import SessionLimits
 from app.tools.caller import ToolCaller, ToolOutcome
@@ -36,6 +37,7 @@ class LiveAgent:
     enforced_update: str
     tools: ToolCaller | None = None
     mcp: tuple[McpConnection, ...] = ()
+    guardrails: GuardrailChecker | None = None
     # Upgrades refused since the upstream last applied the enforced session (for /readyz).
     enforced_refusals_in_a_row: int = 0
     _pinned: dict[bytes, tuple[ClientPolicy, str]] = field(default_factory=dict)
@@ -79,6 +81,7 @@ async def open_agent(
     signing_secret: str | None,
     max_output_bytes: int,
     observe: Callable[[str, ToolOutcome, float], None],
+    observe_guardrail: Callable[[str, Verdict, float], None] = lambda *_: None,
 ) -> AsyncIterator[LiveAgent]:
     """The agent's live resources, closed again on exit."""
     async with contextlib.AsyncExitStack() as stack:
@@ -108,6 +111,13 @@ async def open_agent(
         for connection in mcp:  # listed in the background; /readyz waits for the first listing
             await connection.start()
             stack.push_async_callback(connection.aclose)
+        checker = None
+        if agent.guardrails is not None:
+            checker = GuardrailChecker(
+                agent.guardrails, signing_secret=signing_secret, observe=observe_guardrail
+            )
+            await checker.start()
+            stack.push_async_callback(checker.aclose)
         target = build_target(endpoint, agent.deployment, agent.api_version, agent.dialect)
         dialer = Dialer(target, credential, options)
         await dialer.start()
@@ -123,6 +133,7 @@ async def open_agent(
             enforced_update=update,
             tools=caller,
             mcp=mcp,
+            guardrails=checker,
         )
         box.append(live)
         yield live

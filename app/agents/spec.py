@@ -20,16 +20,19 @@ Relative paths are read from the file's folder. Every problem is an
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.agents.agent import Agent, AgentLimits
+from app.agents.agent import Agent, AgentLimits, relay_guardrails
 from app.agents.callers import ClaimRule
 from app.config import DEFAULT_CLIENT_EVENTS, Settings, endpoint_problem, policy_problems
+from app.guardrails.spec import Guardrails, GuardrailsError
+from app.net import is_loopback_host
 from app.policy import dialect_for_version
 from app.tools.spec import (
     LoadedMcpServer,
@@ -82,6 +85,8 @@ class AgentSpec(BaseModel):
     client_tool_outputs: bool = False
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     callers: list[str | ClaimRule] | None = Field(None, min_length=1)
+    guardrail_url: str | None = None
+    guardrail_blocklist_file: Path | None = None
 
 
 def load_agents(
@@ -201,7 +206,27 @@ def _resolve(spec: AgentSpec, path: Path, settings: Settings, environ: Mapping[s
             events_burst=limits.events_burst or settings.client_events_burst,
         ),
         callers=tuple(spec.callers) if spec.callers is not None else None,
+        guardrails=_guardrails(spec, folder, settings, fail),
     )
+
+
+def _guardrails(
+    spec: AgentSpec, folder: Path, settings: Settings, fail: Callable[[str, str], AgentsFileError]
+) -> Guardrails | None:
+    if spec.guardrail_url is not None:
+        parts = urlsplit(spec.guardrail_url)
+        secure = parts.scheme == "https" or (
+            parts.scheme == "http" and is_loopback_host(parts.hostname)
+        )
+        if not parts.hostname or not secure:
+            raise fail("guardrail_url", "must be an https:// URL (http:// only for loopback)")
+    blocklist = spec.guardrail_blocklist_file
+    try:
+        return relay_guardrails(
+            settings, spec.guardrail_url, folder / blocklist if blocklist is not None else None
+        )
+    except GuardrailsError as exc:
+        raise fail("guardrail_blocklist_file", str(exc)) from None
 
 
 def _tools(

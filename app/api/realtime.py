@@ -157,6 +157,7 @@ async def _serve(
         identity,
         confirmed,
         tools=agent.tools,
+        guardrails=agent.guardrails,
         tool_names=tool_names,
         agent=agent.name,
         on_usage=runtime.accounting.usage if runtime.accounting.reports_usage else None,
@@ -243,6 +244,7 @@ def _close_fields(session: RelaySession, duration: float) -> dict[str, Any]:
         "upstream_dropped": stats.dropped,
         "tokens": dict(stats.usage),
         "tool_calls": dict(stats.tool_calls),
+        "guardrail_blocks": session.guardrail_blocks,
     }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["AUDIO_DELTAS", "AudioLedger", "bytes_per_ms"]
+__all__ = ["AUDIO_DELTAS", "AudioLedger", "bytes_per_ms", "string_after"]
 
 AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
 _MAX_ITEMS = 256  # assistant items remembered; the oldest are forgotten first
@@ -49,7 +49,7 @@ def bytes_per_ms(session: Mapping[str, Any]) -> int | None:
     return _FORMATS.get(preview) if isinstance(preview, str) else None
 
 
-def _string_after(frame: str, key: str, start: int = 0) -> str | None:
+def string_after(frame: str, key: str, start: int = 0) -> str | None:
     """The JSON string value after `key` (like `"item_id":"`), read without a parse."""
     at = frame.find(key, start)
     if at < 0:
@@ -88,13 +88,13 @@ class AudioLedger:
                     if isinstance(item_id, str):
                         self._remember(item_id, 0)
             return
-        item_id = _string_after(frame, '"id":"', frame.find('"item":'))
+        item_id = string_after(frame, '"id":"', frame.find('"item":'))
         if item_id is not None:
             self._remember(item_id, 0)
 
     def delta(self, frame: str) -> None:
         """An audio delta forwarded to the client: add its decoded size to its item."""
-        item_id = _string_after(frame, '"item_id":"')
+        item_id = string_after(frame, '"item_id":"')
         at = frame.find('"delta":"')
         if item_id is None or at < 0:
             return

@@ -89,6 +89,9 @@ class _Walk:
                 shape = shape.pick(value)
             if type(shape) is Obj:
                 return self._known(value, shape, depth + 1)
+            if len({key.lower() for key in value}) != len(value):
+                # Case-insensitive parsers would merge these keys: two readings of one frame.
+                raise _Stop(Unfit("An object repeats a key in another case."))
             for child in value.values():
                 self.value(child, FREE, depth + 1)
             return value

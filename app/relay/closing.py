@@ -52,6 +52,7 @@ NOTICES = {
     "backpressure": "The client did not keep up with the audio stream.",
     "server_shutting_down": "The relay is restarting; reconnect to continue.",
     "budget_exhausted": "The caller's daily token budget is used up.",
+    "policy_violation": "Too many turns were blocked by the guardrails.",
 }
 
 
@@ -65,6 +66,7 @@ class EndCause(StrEnum):
     BACKPRESSURE = "backpressure"
     SHUTDOWN = "server_shutting_down"
     BUDGET_EXHAUSTED = "budget_exhausted"
+    POLICY_VIOLATION = "policy_violation"
     ERROR = "error"
 
 
@@ -110,6 +112,7 @@ _RELAY_INITIATED: dict[EndCause, tuple[int, str]] = {
     EndCause.BACKPRESSURE: (CLOSE_TRY_AGAIN_LATER, "backpressure"),
     EndCause.SHUTDOWN: (CLOSE_RESTART, "server_shutting_down"),
     EndCause.BUDGET_EXHAUSTED: (CLOSE_POLICY_VIOLATION, "budget_exhausted"),
+    EndCause.POLICY_VIOLATION: (CLOSE_POLICY_VIOLATION, "policy_violation"),
 }
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from app.guardrails.gate import GuardrailGate
 from app.policy import BINARY_REFUSAL, ClientPolicy, Forward, Refuse, Rewrite, error_event
 from app.policy.audio import AUDIO_DELTAS, AudioLedger, bytes_per_ms
 from app.policy.client import rate_limited
@@ -90,6 +91,7 @@ class SessionCore:
         "_send_started",
         "_started",
         "audio",
+        "guard",
         "response_in_flight",
         "session_id",
         "stats",
@@ -103,9 +105,11 @@ class SessionCore:
         session_id: str,
         now: float,
         tools: ToolTracker | None = None,
+        guard: GuardrailGate | None = None,
     ) -> None:
         self.session_id = session_id
         self.tools = tools
+        self.guard = guard
         self._hidden = tools.hidden if tools is not None else None
         self.stats = SessionStats()
         self.audio = AudioLedger()  # what the client was sent, for its truncates
@@ -129,9 +133,15 @@ class SessionCore:
         if type(decision) is Forward:
             assert text is not None
             self.stats.count_up(decision.event_type, len(text))
+            guard = self.guard
+            if guard is not None and guard.client(decision.event_type, text):
+                return None  # held until the guardrails' verdict on the pending turn
             return decision
         if type(decision) is Rewrite:
             self.stats.count_up(decision.event_type, len(decision.text))
+            guard = self.guard
+            if guard is not None and guard.client(decision.event_type, decision.text):
+                return None
             return decision
         assert type(decision) is Refuse
         return self._refuse(decision)
@@ -147,6 +157,9 @@ class SessionCore:
             return None
         event_type = decision.event_type
         if event_type in AUDIO_DELTAS:  # the hot path: counted without a parse
+            guard = self.guard
+            if guard is not None and guard.muted and guard.is_muted(frame):
+                return None  # an answer the guardrails stopped
             self.audio.delta(frame)
             self.stats.count_down(event_type, len(frame))
             return frame
@@ -176,6 +189,8 @@ class SessionCore:
             out = tools.upstream(event_type, out)
             if out is None:
                 return None  # the server tools' traffic: never the client's
+        if self.guard is not None and not self.guard.upstream(event_type, frame):
+            return None  # a stopped answer's text
         self.stats.count_down(event_type, len(frame))
         return out
 
@@ -207,6 +222,14 @@ class SessionCore:
     def shutdown(self) -> SessionEnd:
         """The end a drain asks for: `server_shutting_down`, close 1012."""
         return SessionEnd(EndCause.SHUTDOWN)
+
+    def policy_violation(self) -> SessionEnd:
+        """The end too many guardrail blocks ask for: `policy_violation`, close 1008."""
+        return SessionEnd(EndCause.POLICY_VIOLATION)
+
+    def client_error(self, code: str, message: str) -> str:
+        """An `error` event for the client, with a relay event id (for the guardrails)."""
+        return error_event(self._next_event_id(), Refuse(code, message))
 
     def budget_exhausted(self) -> SessionEnd:
         """The end a used-up daily token budget asks for: `budget_exhausted`, close 1008."""

@@ -19,6 +19,9 @@ from typing import Any, Protocol
 
 from starlette.websockets import WebSocketDisconnect
 
+from app.guardrails.checker import GuardrailChecker
+from app.guardrails.gate import GuardrailGate
+from app.guardrails.runner import SessionGuardrails
 from app.policy import ClientPolicy, Forward, Rewrite
 from app.policy.server import decide_server
 from app.relay.closing import CLOSE_ABNORMAL, CLOSE_NO_STATUS, EndCause, SessionEnd
@@ -71,6 +74,7 @@ class RelaySession:
         tool_names: frozenset[str] | None = None,
         agent: str = "default",
         on_usage: Callable[[RelaySession, int], None] | None = None,
+        guardrails: GuardrailChecker | None = None,
     ) -> None:
         self._client = client
         self.agent = agent
@@ -88,7 +92,30 @@ class RelaySession:
             prefix = f"relay_tool_{secrets.token_hex(6)}_"
             names = tools.names if tool_names is None else tool_names
             tracker = ToolTracker(names, limits.tool_max_concurrent_calls, prefix)
-        self.core = SessionCore(policy, limits, session_id, self._clock(), tracker)
+        gate = None
+        if guardrails is not None:
+            config = guardrails.guardrails
+            gate = GuardrailGate(
+                prefix=f"relay_guard_{secrets.token_hex(6)}_",
+                refusal=config.refusal,
+                max_violations=config.max_violations,
+                blocklist=config.blocked if config.blocklist else None,
+                check_output=config.url is not None,
+                delivered_ms=lambda item_id: self.core.audio.delivered_ms(item_id),
+            )
+        self.core = SessionCore(policy, limits, session_id, self._clock(), tracker, gate)
+        self._guard: SessionGuardrails | None = None
+        if guardrails is not None and gate is not None:
+            self._guard = SessionGuardrails(
+                guardrails,
+                gate,
+                send_upstream=upstream.send,
+                send_client=self._send_error,
+                end=self.end_policy_violation,
+                session_id=session_id,
+                identity=identity,
+                agent=agent,
+            )
         self._tools: SessionTools | None = None
         if tools is not None and tracker is not None:
             count = self.core.stats.count_tool_call
@@ -104,6 +131,19 @@ class RelaySession:
     def shutdown(self) -> None:
         """Ask the session to end with `server_shutting_down` (close 1012). Idempotent."""
         self._end_at_limit(self.core.shutdown())
+
+    def end_policy_violation(self) -> None:
+        """Ask the session to end with `policy_violation` (close 1008). Idempotent."""
+        self._end_at_limit(self.core.policy_violation())
+
+    @property
+    def guardrail_blocks(self) -> int:
+        guard = self.core.guard
+        return guard.blocks if guard is not None else 0
+
+    async def _send_error(self, code: str, message: str) -> None:
+        text = self.core.client_error(code, message)
+        await self._client.send({"type": "websocket.send", "text": text})
 
     def exhaust_budget(self) -> None:
         """Ask the session to end with `budget_exhausted` (close 1008). Idempotent."""
@@ -126,6 +166,8 @@ class RelaySession:
             end = _first_end(tasks, self._limit_end)
             if self._tools is not None:
                 await self._tools.aclose()  # calls still running are aborted
+            if self._guard is not None:
+                await self._guard.aclose()
             closing = self.core.closing(end)
             keep_reading = closing.keep_reading_seconds is not None
             await _cancel(down, *(() if keep_reading else (up,)))
@@ -148,6 +190,8 @@ class RelaySession:
         frame_in = self.core.client_frame
         clock = self._clock
         debug = logger.isEnabledFor(logging.DEBUG)  # checked once: keeps logging off the hot path
+        guard = self._guard
+        guard_commands = self.core.guard.commands if self.core.guard is not None else []
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
@@ -158,6 +202,8 @@ class RelaySession:
                 )
             text: str | None = message.get("text")
             command = frame_in(text, clock())
+            if guard is not None and guard_commands:
+                guard.dispatch()
             if debug:
                 self._debug_event("client_to_upstream", command, message)
             try:
@@ -183,12 +229,16 @@ class RelaySession:
         commands = self.core.tools.commands if self.core.tools is not None else []
         stats = self.core.stats
         on_usage = self._on_usage
+        guard = self._guard
+        guard_commands = self.core.guard.commands if self.core.guard is not None else []
         while True:
             try:
                 frame = early.pop(0) if early else await recv()
             except UpstreamClosed as exc:
                 return _upstream_end(exc)
             out = frame_in(frame)
+            if guard is not None and guard_commands:
+                guard.dispatch()
             if on_usage is not None and stats.tokens != self._tokens_reported:
                 self._report_usage()  # once per response.done, never blocking this pump
             if commands:

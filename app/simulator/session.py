@@ -48,6 +48,8 @@ class RealtimeSession:
         self.vad = EnergyVad()
         self.active: StreamedRun | None = None
         self._speech_item_id: str | None = None
+        # What the deterministic input transcription says; None: "(N ms of audio)".
+        self.transcript: str | None = None
         self._handlers: dict[str, Callable[[Event], list[Event]]] = {
             "session.update": self._session_update,
             "input_audio_buffer.append": self._buffer_append,
@@ -211,7 +213,7 @@ class RealtimeSession:
         ]
         events += self.emit_item(StoredItem(item, pcm))
         if input_transcription(self.dialect, self.session):
-            part["transcript"] = f"({duration_ms(pcm)} ms of audio)"
+            part["transcript"] = self.transcript or f"({duration_ms(pcm)} ms of audio)"
             events.append(
                 server_event(
                     "conversation.item.input_audio_transcription.completed",
