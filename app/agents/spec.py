@@ -38,6 +38,7 @@ from app.tools.spec import (
     LoadedMcpServer,
     LoadedTool,
     ToolsFileError,
+    field_errors,
     load_tools,
     parse_tools,
     session_tool_names,
@@ -125,12 +126,7 @@ def load_agents(
 def _describe(path: Path, entry: object, index: int, exc: ValidationError) -> str:
     name = entry.get("name") if isinstance(entry, dict) else None
     agent = f"agent {name!r}" if isinstance(name, str) else f"agent #{index + 1}"
-    lines = []
-    for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "(entry)"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{path}: {agent}: {field}: {message}")
-    return "\n".join(lines)
+    return field_errors(f"{path}: {agent}", exc)
 
 
 def _resolve(spec: AgentSpec, path: Path, settings: Settings, environ: Mapping[str, str]) -> Agent:

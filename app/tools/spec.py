@@ -40,6 +40,7 @@ __all__ = [
     "McpServerSpec",
     "ToolSpec",
     "ToolsFileError",
+    "field_errors",
     "load_tools",
     "parse_tools",
     "session_tool_names",
@@ -172,11 +173,16 @@ def _describe(where: str, entry: object, index: int, exc: ValidationError) -> st
         tool = f"MCP server {label!r}" if isinstance(label, str) else f"entry #{index + 1}"
     else:
         tool = f"tool {name!r}" if isinstance(name, str) else f"tool #{index + 1}"
+    return field_errors(f"{where}: {tool}", exc)
+
+
+def field_errors(where: str, exc: ValidationError) -> str:
+    """One line per problem of a file's entry: `<where>: <field>: <message>`."""
     lines = []
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "(entry)"
         message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{where}: {tool}: {field}: {message}")
+        lines.append(f"{where}: {field}: {message}")
     return "\n".join(lines)
 
 

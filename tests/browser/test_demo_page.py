@@ -89,6 +89,18 @@ async def wait_for_transcript(page: Page, role: str, text: str) -> None:
     )
 
 
+def simulator_events(sim: Simulator, direction: str, event_type: str) -> list[dict[str, Any]]:
+    """The events of `event_type` the simulator received from, or sent to, the relay."""
+    return [
+        event
+        for connection in sim.connections
+        for event in (
+            connection.received_events() if direction == "received" else connection.sent_events()
+        )
+        if event.get("type") == event_type
+    ]
+
+
 def captured_audio(sim: Simulator) -> tuple[list[int], bytes]:
     """Sizes of every `input_audio_buffer.append` chunk upstream, and their pcm joined."""
     chunks = [
@@ -339,12 +351,7 @@ async def test_barge_in_truncates_at_the_played_audio_and_the_page_shows_level_s
         demo = await page.evaluate("window.relayDemo")
         (truncate, *_) = demo["truncates"]
         await simulator.wait_for(
-            lambda: any(
-                e.get("type") == "conversation.item.truncated"
-                for c in simulator.connections
-                for e in c.sent_events()
-            ),
-            10,
+            lambda: bool(simulator_events(simulator, "sent", "conversation.item.truncated")), 10
         )
         level = await page.locator("#level").get_attribute("value")
         await page.close()
@@ -352,20 +359,10 @@ async def test_barge_in_truncates_at_the_played_audio_and_the_page_shows_level_s
     played_ms = (truncate["bargeAt"] - truncate["startAt"]) * 1000
     assert abs(truncate["audioEndMs"] - played_ms) <= 20
     assert 0 < truncate["audioEndMs"] <= truncate["scheduledMs"]
-    (sent,) = [
-        e
-        for c in simulator.connections
-        for e in c.received_events()
-        if e.get("type") == "conversation.item.truncate"
-    ][:1]
+    sent = simulator_events(simulator, "received", "conversation.item.truncate")[0]
     assert sent["item_id"] == truncate["itemId"]
     assert sent["audio_end_ms"] == truncate["audioEndMs"]  # within what was delivered: unchanged
-    (accepted,) = [
-        e
-        for c in simulator.connections
-        for e in c.sent_events()
-        if e.get("type") == "conversation.item.truncated"
-    ][:1]
+    accepted = simulator_events(simulator, "sent", "conversation.item.truncated")[0]
     assert accepted["audio_end_ms"] == truncate["audioEndMs"]
     assert demo["turnLatencies"]
     assert all(ms > 0 for ms in demo["turnLatencies"])
