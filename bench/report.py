@@ -359,3 +359,13 @@ def markdown(
         lines += ["", "## Errors", ""]
         lines += [f"- {t}: {e}" for t, e in errors.items()]
     return "\n".join(lines) + "\n"
+
+
+def spread_table(rows: list[Row], targets: list[str], markdown: bool = False) -> list[str]:
+    """The spreads of each figure, one column per target."""
+    body = [[row.label, *(str(row.values.get(t) or "-") for t in targets)] for row in rows]
+    if not markdown:
+        return _table(["metric", *targets], body)
+    lines = ["| metric | " + " | ".join(targets) + " |", "|" + "---|" * (len(targets) + 1)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    return lines

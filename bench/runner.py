@@ -31,6 +31,7 @@ from bench.loadgen import (
 )
 from bench.procstat import Machine, machine, raise_nofile
 from bench.protocol import DEFAULT_DELTA_CHARS, DEFAULT_DELTAS, GA_PATH
+from bench.repeats import median_results, spread_rows
 from bench.targets import (
     Started,
     find_nginx,
@@ -101,6 +102,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target check fails")
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the temporary directory with process logs"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run every scenario this many times; report medians and each figure's spread",
     )
     parser.add_argument(
         "--tools-file",
@@ -237,6 +244,7 @@ async def _run(
     nginx_binary = find_nginx() if "nginx" in args.targets else None
     workdir = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     results: dict[str, dict[str, Any]] = {}
+    runs: list[dict[str, dict[str, Any]]] = []
     errors: dict[str, str] = {}
     processes: dict[str, Started] = {}
     fake = await start_fake(fake_core, workdir)
@@ -270,8 +278,13 @@ async def _run(
             endpoints[name] = Endpoint(
                 name, host, port, path, pids, fake.pids, client_core, fake_core, target_core
             )
-            results[name] = {}
-        await _scenarios(endpoints, args, results, errors)
+        for repeat in range(max(1, args.repeats)):
+            if args.repeats > 1:
+                _say(f"\n== repeat {repeat + 1} of {args.repeats} ==")
+            run: dict[str, dict[str, Any]] = {name: {} for name in endpoints}
+            await _scenarios(endpoints, args, run, errors)
+            runs.append(run)
+        results.update(median_results(runs))
     finally:
         for name, started in processes.items():
             await stop(started)
@@ -294,12 +307,26 @@ async def _run(
         f"throughput: {args.throughput_duration:g} s each; downstream responses of "
         f"{args.deltas} deltas x {args.delta_chars:,} base64 chars",
         f"memory: {args.idle_sessions} idle sessions",
+        f"repeats: {max(1, args.repeats)}"
+        + (
+            " (each figure the median; spreads below, as half the range over the median)"
+            if args.repeats > 1
+            else ""
+        ),
     ]
     rows = report.build_rows(results, args.targets, args.sessions)
     checks = report.build_checks(results, args.sessions)
     notes = report.notes(results)
+    spreads = []
+    if len(runs) > 1:
+        spreads = spread_rows(
+            [report.build_rows(run, args.targets, args.sessions) for run in runs], args.targets
+        )
     _say("")
     _say(report.text(header, rows, checks, args.targets, notes, errors))
+    if spreads:
+        _say("\nspread over the repeats (half the range, over the median):")
+        _say("\n".join(report.spread_table(spreads, args.targets)))
 
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
@@ -326,6 +353,18 @@ async def _run(
             {"metric": r.label, **{t: r.values.get(t) for t in args.targets}, "ratio": r.ratio}
             for r in rows
         ],
+        "spreads": [{"metric": r.label, **r.values} for r in spreads],
+        "repeats": [
+            {
+                "table": [
+                    {"metric": r.label, **r.values}
+                    for r in report.build_rows(run, args.targets, args.sessions)
+                ]
+            }
+            for run in runs
+        ]
+        if len(runs) > 1
+        else [],
         "checks": [
             {"name": c.name, "rule": c.rule, "status": c.status, "detail": c.detail} for c in checks
         ],
@@ -336,9 +375,12 @@ async def _run(
     payload = orjson.dumps(document, option=orjson.OPT_INDENT_2)
     (args.out / f"bench-{stamp}.json").write_bytes(payload)
     (args.out / "latest.json").write_bytes(payload)
-    (args.out / "latest.md").write_text(
-        report.markdown(header, rows, checks, args.targets, notes, errors)
-    )
+    markdown = report.markdown(header, rows, checks, args.targets, notes, errors)
+    if spreads:
+        markdown += "\n\n## Spread over the repeats\n\n" + "\n".join(
+            report.spread_table(spreads, args.targets, markdown=True)
+        )
+    (args.out / "latest.md").write_text(markdown)
     _say(f"\nwrote {args.out.name}/latest.md, latest.json and bench-{stamp}.json")
     if args.keep_logs:
         _say(f"logs kept in {workdir}")
