@@ -35,13 +35,17 @@ def _median(values: list[Any]) -> Any:
 
 
 def median_results(runs: list[Results]) -> Results:
-    """The results of several repeats, each number the median over them."""
+    """The results of several repeats, each number the median over them. A scenario only
+    some repeats ran (idle memory, measured on fresh processes) is taken from those."""
     if len(runs) == 1:
         return runs[0]
     merged: Results = {}
     for target in runs[0]:
         present = [run[target] for run in runs if target in run]
         merged[target] = _median(present)
+        for scenario in present[0]:
+            if scenario not in merged[target]:
+                merged[target][scenario] = _median([p[scenario] for p in present if scenario in p])
     return merged
 
 

@@ -174,8 +174,11 @@ async def _scenarios(
     args: argparse.Namespace,
     results: dict[str, dict[str, Any]],
     errors: dict[str, str],
+    memory: bool = True,
 ) -> None:
-    """Every scenario, each run against every target in turn (so they see similar conditions)."""
+    """Every scenario, each run against every target in turn (so they see similar conditions).
+
+    Idle memory is measured only with `memory` (the first repeat)."""
 
     async def each(label: str, key: str, make: Callable[[Endpoint], Scenario]) -> None:
         for name, endpoint in endpoints.items():
@@ -186,11 +189,12 @@ async def _scenarios(
                 errors[f"{name} {label}"] = f"{type(exc).__name__}: {exc}"
                 _say(f"[{name}] {label} FAILED: {exc}")
 
-    await each(
-        f"idle memory with {args.idle_sessions} sessions",
-        "memory",
-        lambda ep: lambda: idle_memory(ep, args.idle_sessions),
-    )
+    if memory:  # only on fresh processes: a later repeat would find the memory already held
+        await each(
+            f"idle memory with {args.idle_sessions} sessions",
+            "memory",
+            lambda ep: lambda: idle_memory(ep, args.idle_sessions),
+        )
     overloaded = dict.fromkeys(endpoints, False)
     for name in endpoints:
         results[name]["latency"] = []
@@ -282,7 +286,7 @@ async def _run(
             if args.repeats > 1:
                 _say(f"\n== repeat {repeat + 1} of {args.repeats} ==")
             run: dict[str, dict[str, Any]] = {name: {} for name in endpoints}
-            await _scenarios(endpoints, args, run, errors)
+            await _scenarios(endpoints, args, run, errors, memory=repeat == 0)
             runs.append(run)
         results.update(median_results(runs))
     finally:

@@ -25,6 +25,14 @@ def test_every_number_is_the_median_over_the_repeats() -> None:
     assert relay["downstream"] == {"integrity_ok": False}  # a check holds only if it always did
 
 
+def test_a_scenario_run_once_is_taken_from_that_run() -> None:
+    first = run(1.0, 40.0)
+    later = run(3.0, 0.0)
+    del later["relay"]["memory"]  # memory is measured on fresh processes only
+    merged = median_results([first, later])
+    assert merged["relay"]["memory"] == {"rss_kib_per_session": 40.0, "sessions": 500}
+
+
 def test_one_repeat_is_returned_as_it_is() -> None:
     only = run(1.0, 40.0)
     assert median_results([only]) is only
