@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.agents.agent import Agent, AgentLimits, relay_guardrails
@@ -41,6 +40,7 @@ from app.tools.spec import (
     field_errors,
     load_tools,
     parse_tools,
+    read_yaml,
     session_tool_names,
 )
 
@@ -95,12 +95,7 @@ def load_agents(
 ) -> tuple[Agent, ...]:
     """Read and validate the agents file. Raises `AgentsFileError`."""
     environ = os.environ if environ is None else environ
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AgentsFileError(f"{path}: cannot be read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise AgentsFileError(f"{path}: is not valid YAML: {exc}") from None
+    raw = read_yaml(path, AgentsFileError)
     if not isinstance(raw, list) or not raw:
         raise AgentsFileError(f"{path}: must hold a non-empty list of agents")
     agents: list[Agent] = []

@@ -181,7 +181,8 @@ class GuardrailGate:
         return item_id in self.muted
 
     def upstream(self, event_type: str, frame: str) -> bool:
-        """Told of each upstream frame; False means drop it (a muted item's)."""
+        """Told of an upstream frame; False means drop it (a muted item's). The core's
+        audio fast path asks `is_muted` directly, only while an item is muted."""
         if event_type in _OUTPUT_DELTAS:
             return self._output_delta(frame)
         if event_type in _OUTPUT_DONE:
@@ -209,19 +210,15 @@ class GuardrailGate:
         item = event.get("item")
         if not isinstance(item, dict):
             return
-        kind, role = item.get("type"), item.get("role")
-        from_client = role in ("user", "system") or kind == "function_call_output"
-        if not from_client:
-            return
         item_id = item.get("id")
-        text = _input_text(item)
-        if item_id in self._audio or not isinstance(item_id, str) or item_id in self._seen:
-            return  # an audio turn (checked on its transcript), or an echo already handled
+        text = _input_text(item) if item.get("role") == "user" else None
+        if text is None or not isinstance(item_id, str) or item_id in self._seen:
+            return  # not a user's text (audio turns wait for their transcript), or seen
         if len(self._seen) >= _MAX_TRACKED:
             del self._seen[next(iter(self._seen))]
         self._seen[item_id] = None
-        if text is None or role != "user" or item_id in self._item_of.values():
-            return
+        if item_id in self._item_of.values():
+            return  # a client item that named its own id
         if self._unmatched:  # the echo of the oldest text turn: now its id is known
             key = self._unmatched.pop(0)
             if key in self._checking:

@@ -56,22 +56,22 @@ def guarded_session(
     """`session` with the relay owning turn-taking: server VAD detects turns but does not
     answer them (`create_response: false`), and input transcription on when it is not."""
     result = dict(session)
-    if dialect == "ga":
-        audio = dict(result.get("audio") or {})
-        section = dict(audio.get("input") or {})
-        detection = section.get("turn_detection")
-        detection = dict(detection) if isinstance(detection, dict) else {"type": "server_vad"}
-        detection["create_response"] = False
-        section["turn_detection"] = detection
-        if not section.get("transcription"):
-            section["transcription"] = {"model": transcription_model}
-        audio["input"] = section
-        result["audio"] = audio
+    if dialect != "ga":  # preview: both fields at the top of the session
+        _guard_input(result, "input_audio_transcription", transcription_model)
         return result
-    detection = result.get("turn_detection")
+    audio = dict(result.get("audio") or {})
+    section = dict(audio.get("input") or {})
+    _guard_input(section, "transcription", transcription_model)
+    audio["input"] = section
+    result["audio"] = audio
+    return result
+
+
+def _guard_input(section: dict[str, Any], transcription: str, model: str) -> None:
+    """Set, in the dict that holds a session's input settings, the guarded ones."""
+    detection = section.get("turn_detection")
     detection = dict(detection) if isinstance(detection, dict) else {"type": "server_vad"}
     detection["create_response"] = False
-    result["turn_detection"] = detection
-    if not result.get("input_audio_transcription"):
-        result["input_audio_transcription"] = {"model": transcription_model}
-    return result
+    section["turn_detection"] = detection
+    if not section.get(transcription):
+        section[transcription] = {"model": model}

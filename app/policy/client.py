@@ -32,6 +32,9 @@ BINARY_REFUSAL = Refuse(
 )
 
 Event = dict[str, Any]
+# A per-type rule: the event, the client's event id, the hidden items and calls (server
+# tools), the audio the client was sent (truncates).
+Handler = Callable[[Event, str | None, Hidden | None, AudioLedger | None], Decision]
 
 _RATE_LIMITED = "Too many events; this one was not forwarded."
 _HIDDEN_ITEM = "The item is not the client's."
@@ -94,11 +97,12 @@ class ClientPolicy:
         # One immutable Forward per allowed type: the hot path allocates nothing.
         self._forward = {t: Forward(t) for t in rules.allowed_events}
         self._shapes = EVENT_SHAPES[rules.dialect.name]
-        handlers: dict[str, Callable[[Event, str | None, Hidden | None], Decision]] = {
+        handlers: dict[str, Handler] = {
             "session.update": self._session_update,
             "response.create": self._response_create,
             "conversation.item.create": self._item_create,
             **dict.fromkeys(_NAMING_ITEMS, self._item_named),
+            "conversation.item.truncate": self._truncate,
         }
         self._handlers = {t: h for t, h in handlers.items() if t in rules.allowed_events}
 
@@ -148,12 +152,9 @@ class ClientPolicy:
             return Refuse("invalid_event", checked.message, client_event_id, checked.param)
         assert type(checked) is Checked
         handler = self._handlers.get(event_type)
-        if handler is None:
-            decision: Decision = forward
-        elif event_type == "conversation.item.truncate":
-            decision = self._truncate(checked.event, client_event_id, hidden, audio)
-        else:
-            decision = handler(checked.event, client_event_id, hidden)
+        decision = (
+            forward if handler is None else handler(checked.event, client_event_id, hidden, audio)
+        )
         if decision is forward and not checked.exact:
             # Unknown keys were removed, or keys may be spelled with escapes: send the
             # canonical form, which every JSON parser reads the same way.
@@ -162,7 +163,9 @@ class ClientPolicy:
 
     # -- per-type rules ---------------------------------------------------
 
-    def _session_update(self, event: Event, event_id: str | None, _: Hidden | None) -> Decision:
+    def _session_update(
+        self, event: Event, event_id: str | None, _: Hidden | None, __: AudioLedger | None
+    ) -> Decision:
         session = event.get("session", {})
         if not isinstance(session, dict):
             return Refuse("invalid_event", "`session` must be an object.", event_id, "session")
@@ -182,7 +185,7 @@ class ClientPolicy:
         return _rewrite(event, "session", kept)
 
     def _response_create(
-        self, event: Event, event_id: str | None, hidden: Hidden | None
+        self, event: Event, event_id: str | None, hidden: Hidden | None, _: AudioLedger | None
     ) -> Decision:
         if "response" not in event:
             return self._forward["response.create"]
@@ -208,13 +211,21 @@ class ClientPolicy:
             return self._forward["response.create"]
         return _rewrite(event, "response", kept)
 
-    def _item_create(self, event: Event, event_id: str | None, hidden: Hidden | None) -> Decision:
+    def _item_create(
+        self, event: Event, event_id: str | None, hidden: Hidden | None, _: AudioLedger | None
+    ) -> Decision:
         if hidden is not None and hidden.names_item(event.get("previous_item_id")):
             return Refuse("item_not_allowed", _HIDDEN_ITEM, event_id, "previous_item_id")
         refusal = self._check_item(event.get("item"), event_id, hidden, in_response=False)
         return refusal or self._forward["conversation.item.create"]
 
-    def _item_named(self, event: Event, event_id: str | None, hidden: Hidden | None) -> Decision:
+    def _item_named(
+        self,
+        event: Event,
+        event_id: str | None,
+        hidden: Hidden | None,
+        _: AudioLedger | None = None,
+    ) -> Decision:
         """Delete, retrieve and truncate: never of an item the relay hides."""
         if hidden is not None and hidden.names_item(event.get("item_id")):
             return Refuse("item_not_allowed", _HIDDEN_ITEM, event_id, "item_id")
@@ -225,7 +236,7 @@ class ClientPolicy:
         event: Event,
         event_id: str | None,
         hidden: Hidden | None,
-        audio: AudioLedger | None = None,
+        audio: AudioLedger | None,
     ) -> Decision:
         """Truncate at most the audio the client was sent of the item: a later
         `audio_end_ms` is clamped to it, and an item with no audio sent is refused."""
@@ -251,7 +262,7 @@ class ClientPolicy:
                 "item_id",
             )
         if end > delivered:
-            return _rewrite_value(event, "audio_end_ms", delivered)
+            return _rewrite(event, "audio_end_ms", delivered)
         return named
 
     def _check_item(
@@ -283,13 +294,7 @@ def _item_refusal(message: str, event_id: str | None) -> Refuse:
     return Refuse("item_not_allowed", message, event_id, "item")
 
 
-def _rewrite_value(event: Event, key: str, value: int) -> Rewrite:
-    rewritten = dict(event)
-    rewritten[key] = value
-    return Rewrite(str(event["type"]), orjson.dumps(rewritten).decode())
-
-
-def _rewrite(event: Event, key: str, value: dict[str, Any]) -> Rewrite:
+def _rewrite(event: Event, key: str, value: Any) -> Rewrite:
     rewritten = dict(event)
     rewritten[key] = value
     return Rewrite(str(event["type"]), orjson.dumps(rewritten).decode())

@@ -130,18 +130,13 @@ class SessionCore:
         if not self._bucket.take(now):
             return self._refuse(rate_limited(text))
         decision = BINARY_REFUSAL if text is None else self._decide(text, self._hidden, self.audio)
-        if type(decision) is Forward:
-            assert text is not None
-            self.stats.count_up(decision.event_type, len(text))
+        if type(decision) is Forward or type(decision) is Rewrite:
+            sent = decision.text if type(decision) is Rewrite else text
+            assert sent is not None
+            self.stats.count_up(decision.event_type, len(sent))
             guard = self.guard
-            if guard is not None and guard.client(decision.event_type, text):
+            if guard is not None and guard.client(decision.event_type, sent):
                 return None  # held until the guardrails' verdict on the pending turn
-            return decision
-        if type(decision) is Rewrite:
-            self.stats.count_up(decision.event_type, len(decision.text))
-            guard = self.guard
-            if guard is not None and guard.client(decision.event_type, decision.text):
-                return None
             return decision
         assert type(decision) is Refuse
         return self._refuse(decision)

@@ -43,6 +43,7 @@ __all__ = [
     "field_errors",
     "load_tools",
     "parse_tools",
+    "read_yaml",
     "session_tool_names",
     "tool_entries",
 ]
@@ -202,13 +203,17 @@ def load_tools(
     `client_tools` are the names already declared in `RELAY_SESSION`: a server
     tool of the same name would make a call ambiguous, so it stops startup.
     """
+    return parse_tools(read_yaml(path, ToolsFileError), str(path), environ, client_tools)
+
+
+def read_yaml(path: Path, error: type[ValueError]) -> object:
+    """A configuration file's YAML, or `error` naming the file and what is wrong."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ToolsFileError(f"{path}: cannot be read: {exc.strerror}") from None
+        raise error(f"{path}: cannot be read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ToolsFileError(f"{path}: is not valid YAML: {exc}") from None
-    return parse_tools(raw, str(path), environ, client_tools)
+        raise error(f"{path}: is not valid YAML: {exc}") from None
 
 
 def parse_tools(
