@@ -21,8 +21,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import OPEN
+
+from app.frames import HANDOVER, Frame, next_frame, text_frame
 
 __all__ = ["POLITE_CLOSE_SECONDS", "http_protocol", "ws_protocol"]
 
@@ -69,6 +73,14 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     backpressure_timeout_seconds = 30.0
     _stuck_timer: asyncio.TimerHandle | None = None
     _write_paused = False
+    # The fast frame path (`app.frames`): decided once, when the request is parsed.
+    _fast = False
+    _fast_decided = False
+    _pending: bytearray  # the start of a frame not yet complete
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._pending = bytearray()
+        super().connection_made(transport)
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -89,11 +101,77 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+        if self._fast:
+            self._fast_received(data)
+        else:
+            super().data_received(data)
+            if not self._fast_decided and self.handshake_initiated:
+                # The request is parsed. With nothing buffered behind it, `websockets`'
+                # parser waits at a frame boundary, and every later frame is read here.
+                self._fast_decided = True
+                self._fast = not self.close_sent and not self.conn.reader.buffer
         if self._write_paused and not self.transport.is_closing():
             # uvicorn resumes reading when the app takes a message; while the peer
             # reads nothing, read no further than the chunk just handled.
             self.transport.pause_reading()
+
+    def _fast_received(self, data: bytes | bytearray) -> None:
+        """Whole text messages go to the app; every other frame to `websockets`, whole."""
+        pending = self._pending
+        if pending:
+            pending += data  # grown in place: a large frame in many chunks is copied once
+            data = pending
+        conn = self.conn
+        max_size = self.config.ws_max_size
+        put = self.queue.put_nowait
+        start = 0
+        while True:
+            frame = next_frame(data, start, max_size)
+            if type(frame) is tuple:
+                if conn.current_size is None:  # not inside a fragmented message
+                    text, start = frame
+                    if not self.close_sent:  # as uvicorn: discarded once the app closed
+                        put({"type": "websocket.receive", "text": text})
+                        if not self.read_paused:
+                            self.read_paused = True
+                            self.transport.pause_reading()
+                    continue
+                frame = Frame(frame[1])  # a protocol error, for `websockets` to name
+            if type(frame) is Frame:
+                super().data_received(bytes(data[start : frame.end]))
+                start = frame.end
+                if conn.parser_exc is None and conn.close_rcvd is None:
+                    continue
+                self._fast = False  # what follows is discarded, as `websockets` does
+            elif frame is HANDOVER:
+                self._fast = False
+                super().data_received(bytes(data[start:]))
+            elif data is pending:  # NEED_MORE: at most one frame's header and payload
+                del pending[:start]
+                return
+            elif start < len(data):
+                pending += data[start:]
+                return
+            pending.clear()
+            return
+
+    async def send(self, message: ASGISendEvent) -> None:
+        """A text message on an open connection is framed here; all else as uvicorn does."""
+        if (
+            message["type"] == "websocket.send"
+            and self.handshake_complete
+            and not self.close_sent
+            and self.initial_response is None
+            and self.writable.is_set()
+            and not self.disconnected
+            and self.conn.state is OPEN
+            and message.get("bytes") is None
+        ):
+            text = message.get("text")
+            if text is not None:
+                self.transport.write(text_frame(text.encode()))
+                return
+        await super().send(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._stuck_timer is not None:
