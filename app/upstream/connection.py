@@ -21,6 +21,7 @@ from aiohttp import ClientWebSocketResponse, WSMsgType
 
 from app.errors import UpstreamClosed
 from app.relay.closing import CLOSE_INTERNAL_ERROR
+from app.upstream.cork import cork
 
 __all__ = ["UpstreamClosed", "UpstreamConnection"]
 
@@ -44,6 +45,7 @@ class UpstreamConnection:
     def __init__(
         self, ws: ClientWebSocketResponse, ping_interval: float, ping_timeout: float
     ) -> None:
+        cork(ws)  # a burst of frames goes out in one write
         self._ws = ws
         self._loop = asyncio.get_running_loop()
         self._interval = ping_interval

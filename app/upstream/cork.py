@@ -1,0 +1,54 @@
+"""One write per turn of the event loop for the upstream socket, instead of one per frame.
+
+uvloop sends each `transport.write` at once, a system call per frame. A
+client's burst (an SDK streaming a recorded file, a browser's backlog after a
+stall) arrives in one read as dozens of frames, and each became its own write
+upstream. `Cork` stands in for the transport in aiohttp's frame writer:
+frames written during one turn of the loop are joined and written together at
+the end of it, in order (pings, pongs and close frames included, since they
+are written through it too). aiohttp's flow control is unchanged: the real
+transport still pauses it once its buffer passes the high-water mark, at most
+one turn's worth of frames later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import ClientWebSocketResponse
+
+__all__ = ["Cork", "cork"]
+
+
+class Cork(asyncio.Transport):
+    """The part of a transport aiohttp's frame writer uses: `write` and `is_closing`."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[Any] = []
+
+    def write(self, data: Any) -> None:
+        pending = self._pending
+        if not pending:
+            self._loop.call_soon(self._flush)
+        pending.append(data)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if self._transport.is_closing():
+            return  # the connection is gone; so are its unsent frames
+        self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+
+def cork(ws: ClientWebSocketResponse) -> None:
+    """Route `ws`'s frame writes through a `Cork` (aiohttp keeps its writer private)."""
+    writer = ws._writer  # private in aiohttp==3.14.5 (pinned); tests/faults use the real one
+    writer.transport = Cork(writer.transport, asyncio.get_running_loop())
