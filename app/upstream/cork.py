@@ -4,9 +4,9 @@ uvloop sends each `transport.write` at once, a system call per frame. A
 client's burst (an SDK streaming a recorded file, a browser's backlog after a
 stall) arrives in one read as dozens of frames, and each became its own write
 upstream. `Cork` stands in for the transport in aiohttp's frame writer:
-frames written during one turn of the loop are joined and written together at
-the end of it, in order (pings, pongs and close frames included, since they
-are written through it too). aiohttp's flow control is unchanged: the real
+data frames written during one turn of the loop are joined and written
+together at the end of it, in order; a ping, pong or close frame is written at
+once, after the data frames before it. aiohttp's flow control is unchanged: the real
 transport still pauses it once its buffer passes the high-water mark, at most
 one turn's worth of frames later.
 """
@@ -19,6 +19,8 @@ from typing import Any
 from aiohttp import ClientWebSocketResponse
 
 __all__ = ["Cork", "cork"]
+
+_CONTROL = 0x08  # the opcode bit of ping, pong and close frames (first byte of a frame)
 
 
 class Cork(asyncio.Transport):
@@ -34,6 +36,12 @@ class Cork(asyncio.Transport):
 
     def write(self, data: Any) -> None:
         pending = self._pending
+        if data[0] & _CONTROL:
+            # Ping, pong and close go out at once, after what is pending: aiohttp may
+            # close the socket right after writing a close frame.
+            pending.append(data)
+            self._flush()
+            return
         if not pending:
             self._loop.call_soon(self._flush)
         pending.append(data)
@@ -43,7 +51,7 @@ class Cork(asyncio.Transport):
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
-        if self._transport.is_closing():
+        if not pending or self._transport.is_closing():
             return  # the connection is gone; so are its unsent frames
         self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 

@@ -35,6 +35,11 @@ class CountingTransport(asyncio.Transport):
         return self.real.is_closing()
 
 
+def _data(payload: bytes) -> bytes:
+    """A short text frame's bytes (unmasked: the cork does not look past the first byte)."""
+    return bytes((0x81, len(payload))) + payload
+
+
 async def _next_turn() -> None:
     """Resume after the callbacks already scheduled (the cork's flush among them) have run."""
     loop = asyncio.get_running_loop()
@@ -71,24 +76,37 @@ async def test_writes_made_in_one_turn_of_the_loop_go_out_in_one_write_in_order(
         counting = CountingTransport(transport)
         corked = Cork(counting, asyncio.get_running_loop())
         for n in range(32):
-            corked.write(b"%02d;" % n)
+            corked.write(_data(b"%02d" % n))
         assert counting.writes == 0  # nothing until the turn ends
         async with asyncio.timeout(TIMEOUT):
-            received = await reader.readexactly(32 * 3)
+            received = await reader.readexactly(32 * 4)
         assert counting.writes == 1
-        assert received == b"".join(b"%02d;" % n for n in range(32))
+        assert received == b"".join(_data(b"%02d" % n) for n in range(32))
+
+
+async def test_a_control_frame_goes_out_at_once_after_the_data_before_it() -> None:
+    close = bytes((0x88, 2)) + (1000).to_bytes(2, "big")
+    async with _loopback() as (transport, reader):
+        counting = CountingTransport(transport)
+        corked = Cork(counting, asyncio.get_running_loop())
+        corked.write(_data(b"last"))
+        corked.write(close)
+        assert counting.writes == 1  # written before the turn ends: the socket may close next
+        transport.close()
+        async with asyncio.timeout(TIMEOUT):
+            assert await reader.read() == _data(b"last") + close
 
 
 async def test_writes_in_separate_turns_are_written_separately() -> None:
     async with _loopback() as (transport, reader):
         counting = CountingTransport(transport)
         corked = Cork(counting, asyncio.get_running_loop())
-        corked.write(b"first;")
+        corked.write(_data(b"first"))
         async with asyncio.timeout(TIMEOUT):
-            assert await reader.readexactly(6) == b"first;"
-        corked.write(b"second;")
+            assert await reader.readexactly(7) == _data(b"first")
+        corked.write(_data(b"second"))
         async with asyncio.timeout(TIMEOUT):
-            assert await reader.readexactly(7) == b"second;"
+            assert await reader.readexactly(8) == _data(b"second")
         assert counting.writes == 2
 
 
@@ -96,7 +114,7 @@ async def test_frames_left_when_the_connection_closes_are_dropped_not_raised() -
     async with _loopback() as (transport, _):
         counting = CountingTransport(transport)
         corked = Cork(counting, asyncio.get_running_loop())
-        corked.write(b"late")
+        corked.write(_data(b"late"))
         transport.close()
         assert corked.is_closing()
         await _next_turn()  # the flush runs and finds the transport closing
