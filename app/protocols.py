@@ -14,6 +14,8 @@ build them with the settings' values. Each subclass adds only its bound:
   has had its chance to send the notice and 1013) aborts the connection; and once the
   app is done with a connection, whatever is still buffered after the close
   timeout is discarded by an abort, so nothing outlives the session.
+  It also reads whole client text frames itself and frames outgoing texts
+  (`app.frames`), leaving every other frame to `websockets`.
 """
 
 from __future__ import annotations
