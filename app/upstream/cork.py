@@ -58,5 +58,5 @@ class Cork(asyncio.Transport):
 
 def cork(ws: ClientWebSocketResponse) -> None:
     """Route `ws`'s frame writes through a `Cork` (aiohttp keeps its writer private)."""
-    writer = ws._writer  # private in aiohttp==3.14.5 (pinned); tests/faults use the real one
+    writer = ws._writer  # private in aiohttp==3.14.5 (pinned); tests/perf drive the real one
     writer.transport = Cork(writer.transport, asyncio.get_running_loop())
