@@ -23,6 +23,7 @@ from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
 
 from app.protocols import ws_protocol
+from tests.support.uvicorn_server import ListeningServer
 
 MAX_SIZE = 100_000
 TIMEOUT = 30.0
@@ -43,16 +44,6 @@ async def _echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "websocket.send", "text": text})
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.listening.set()
-
-
 @contextlib.asynccontextmanager
 async def _server() -> AsyncIterator[int]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -65,7 +56,7 @@ async def _server() -> AsyncIterator[int]:
         lifespan="off",
         log_level="critical",
     )
-    server = _Server(config)
+    server = ListeningServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(TIMEOUT):

@@ -18,21 +18,11 @@ import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
+from tests.support.uvicorn_server import ListeningServer
+
 __all__ = ["MCP_MARKER", "McpTestServer"]
 
 MCP_MARKER = "MCP-MARK-5tR8"
-
-
-class _Server(uvicorn.Server):
-    """uvicorn, with an event for "listening"."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.listening.set()
 
 
 class McpTestServer:
@@ -42,7 +32,7 @@ class McpTestServer:
         self.release = asyncio.Event()
         self.metas: list[dict[str, Any]] = []
         self.port = 0
-        self._server: _Server | None = None
+        self._server: ListeningServer | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -93,7 +83,7 @@ class McpTestServer:
         config = uvicorn.Config(
             self._app(), log_level="warning", lifespan="on", timeout_graceful_shutdown=1
         )
-        self._server = _Server(config)
+        self._server = ListeningServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         listening = asyncio.create_task(self._server.listening.wait())
         await asyncio.wait([self._task, listening], return_when=asyncio.FIRST_COMPLETED, timeout=30)
