@@ -15,7 +15,9 @@ build them with the settings' values. Each subclass adds only its bound:
   app is done with a connection, whatever is still buffered after the close
   timeout is discarded by an abort, so nothing outlives the session.
   It also reads whole client text frames itself and frames outgoing texts
-  (`app.frames`), leaving every other frame to `websockets`.
+  (`app.frames`), leaving every other frame to `websockets`; keeps neither the
+  parsed request nor the response once the upgrade is done; and queues and
+  waits with `app.inbox`'s list-backed queue and flag instead of asyncio's.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from typing import Any
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.protocol import OPEN
+from websockets.protocol import OPEN, Protocol
 
 from app.frames import HANDOVER, Frame, next_frame, text_frame
+from app.inbox import Flag, Inbox
 
 __all__ = ["POLITE_CLOSE_SECONDS", "http_protocol", "ws_protocol"]
 
@@ -80,6 +83,13 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     _fast_decided = False
     _pending: bytearray  # the start of a frame not yet complete
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The same jobs as uvicorn's asyncio.Queue and Event, without their four deques.
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Flag()  # type: ignore[assignment]
+        self.writable.set()
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._pending = bytearray()
         super().connection_made(transport)
@@ -112,10 +122,25 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
                 # parser waits at a frame boundary, and every later frame is read here.
                 self._fast_decided = True
                 self._fast = not self.close_sent and not self.conn.reader.buffer
+                if self._fast:
+                    self._forget_request()
         if self._write_paused and not self.transport.is_closing():
             # uvicorn resumes reading when the app takes a message; while the peer
             # reads nothing, read no further than the chunk just handled.
             self.transport.pause_reading()
+
+    def _forget_request(self) -> None:
+        """Let go of the parsed request, which `websockets` would keep for good.
+
+        `ServerProtocol.parse` reads the request, then goes on to read frames with
+        `Protocol.parse`, the request still a local of its suspended generator: about
+        2 KiB per connection, held until it closes. At a frame boundary (nothing
+        buffered, so the frame parser holds nothing either) a fresh frame parser in
+        the same state takes over.
+        """
+        conn = self.conn
+        conn.parser = Protocol.parse(conn)
+        next(conn.parser)
 
     def _fast_received(self, data: bytes | bytearray) -> None:
         """Whole text messages go to the app; every other frame to `websockets`, whole."""
@@ -174,6 +199,10 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
                 self.transport.write(text_frame(text.encode()))
                 return
         await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # The parsed request and the response sent are not read again; the app
+            # keeps what it needs from the scope.
+            del self.request, self.response
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._stuck_timer is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ import uvicorn
 from websockets.asyncio.client import connect
 from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
+from websockets.http11 import Request, Response
 
 from app.protocols import ws_protocol
 from tests.support.uvicorn_server import ListeningServer
@@ -225,3 +227,25 @@ async def test_texts_framed_by_the_relay_read_correctly_in_a_websockets_client(s
         await ws.send(message)
         async with asyncio.timeout(TIMEOUT):
             assert await ws.recv() == message
+
+
+def _live(kinds: tuple[type, ...]) -> dict[str, int]:
+    gc.collect()
+    counts = dict.fromkeys((kind.__name__ for kind in kinds), 0)
+    for obj in gc.get_objects():
+        if type(obj) in kinds:
+            counts[type(obj).__name__] += 1
+    return counts
+
+
+async def test_an_open_connection_keeps_no_handshake_and_no_asyncio_queue_or_event() -> None:
+    # Per idle session: websockets' parsed request (held by its parser) and the response
+    # (held by uvicorn), uvicorn's asyncio.Queue and asyncio.Event: about 5 KiB, for good.
+    kinds = (Request, Response, asyncio.Queue, asyncio.Event)
+    async with _server() as port:
+        before = _live(kinds)
+        async with _client(port) as one, _client(port) as two, _client(port) as three:
+            for client in (one, two, three):
+                await client.write(_text("ping"))
+                assert await client.texts(1) == ["ping"]
+            assert _live(kinds) == before
