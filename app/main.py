@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api import agents, client_secrets, demo, health, metrics, realtime
+from app.api.front import RelayApp
 from app.auth import QueryCredentialMiddleware
 from app.auth.forwarded import ForwardedMiddleware
 from app.config import Settings
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.runtime = runtime
             yield
 
-    app = FastAPI(
+    app = RelayApp(
         title="Azure OpenAI Realtime relay",
         lifespan=lifespan,
         docs_url=None,
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(realtime.router)
+    app.realtime_routes = realtime.REALTIME_ROUTES
     app.include_router(client_secrets.router)
     app.include_router(agents.router)
     app.include_router(demo.router)

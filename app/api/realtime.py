@@ -10,6 +10,8 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
+from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from app.agents.live import LiveAgent
 from app.api.admission import authenticate, select_agent
@@ -19,12 +21,12 @@ from app.auth import Caller
 from app.errors import Refusal, UpstreamClosed, UpstreamUnavailable
 from app.metrics import outcome_for
 from app.policy.session import EnforcedRefused, enforced_reply
-from app.relay import EndCause, RelaySession, plan_close
+from app.relay import AsgiClient, EndCause, RelaySession, plan_close
 from app.relay.closing import CLOSE_INTERNAL_ERROR
 from app.runtime import Runtime
 from app.upstream import UpstreamConnection
 
-__all__ = ["REALTIME_PATHS", "router"]
+__all__ = ["REALTIME_PATHS", "REALTIME_ROUTES", "router"]
 
 logger = logging.getLogger("app.session")
 
@@ -45,7 +47,21 @@ def new_session_id() -> str:
     return "rs_" + secrets.token_hex(6)
 
 
-async def realtime(websocket: WebSocket) -> None:
+class _Endpoint:
+    """The ASGI app of every realtime path (a class, so Starlette wraps it in nothing).
+
+    Admission reads the request through Starlette's `WebSocket`; the session then
+    sends and receives ASGI messages directly (`AsgiClient`), with no wrapper per event.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await realtime(WebSocket(scope, receive, send), AsgiClient(receive, send))
+
+
+endpoint = _Endpoint()
+
+
+async def realtime(websocket: WebSocket, client: AsgiClient) -> None:
     """Admit the client, dial the upstream, then accept and relay until either ends.
 
     The path, `model` or `deployment` names the agent (`app.agents.select`); the
@@ -68,7 +84,7 @@ async def realtime(websocket: WebSocket) -> None:
             session_id, caller.identity, agent.name, agent.agent.limits.max_sessions
         )
         try:
-            await _serve(websocket, runtime, agent, caller, session_id)
+            await _serve(websocket, client, runtime, agent, caller, session_id)
         finally:
             await runtime.accounting.release(session_id)
     except Refusal as refusal:  # raised only before the upgrade is accepted
@@ -86,7 +102,12 @@ async def _refuse(websocket: WebSocket, runtime: Runtime, refusal: Refusal) -> N
 
 
 async def _serve(
-    websocket: WebSocket, runtime: Runtime, agent: LiveAgent, caller: Caller, session_id: str
+    websocket: WebSocket,
+    client: AsgiClient,
+    runtime: Runtime,
+    agent: LiveAgent,
+    caller: Caller,
+    session_id: str,
 ) -> None:
     """Dial, confirm the enforced session, accept, relay. Raises `Refusal` before accepting."""
     started = time.monotonic()
@@ -130,7 +151,7 @@ async def _serve(
     connect_seconds = time.monotonic() - started
     runtime.metrics.connect_seconds.observe(connect_seconds)
     target = agent.dialer.target
-    client = websocket.client
+    peer = websocket.client
     logger.info(
         "session open",
         extra={
@@ -138,7 +159,7 @@ async def _serve(
                 "session_id": session_id,
                 "agent": agent.name,
                 "identity": identity,
-                "client": client.host if client else None,
+                "client": peer.host if peer else None,
                 "origin": websocket.headers.get("origin"),
                 "upstream_host": target.host,
                 "deployment": target.deployment,
@@ -149,7 +170,7 @@ async def _serve(
         },
     )
     session = RelaySession(
-        websocket,
+        client,
         upstream,
         policy,
         session_id,
@@ -248,8 +269,8 @@ def _close_fields(session: RelaySession, duration: float) -> dict[str, Any]:
     }
 
 
-# A plain Starlette WebSocket route, not FastAPI's dependency-injected one: the
-# endpoint needs no injection, and each open session then holds about 5 KiB less
-# (FastAPI keeps two exit stacks and the solved dependencies alive per connection).
-for _path in REALTIME_PATHS:
-    router.add_websocket_route(_path, realtime)
+# WebSocket routes with an ASGI endpoint (Starlette adds no per-session wrapper to
+# those), matched ahead of FastAPI's stack by `app.api.front.RealtimeFront`. In the
+# router too, so that the app lists them.
+REALTIME_ROUTES = tuple(WebSocketRoute(path, endpoint) for path in REALTIME_PATHS)
+router.routes.extend(REALTIME_ROUTES)

@@ -1,0 +1,118 @@
+"""`RelayApp`: realtime upgrades skip FastAPI's stack but keep the app's own middleware.
+
+The app is called as what it is, an ASGI callable, with recording `receive`
+and `send`: the realtime endpoint must get the server's very callables (no
+wrapper per event), the path parameters, and every user middleware, in order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.routing import WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api.front import RelayApp
+
+
+class _Mark:
+    """A pass-through middleware that records its name in the scope."""
+
+    def __init__(self, app: ASGIApp, name: str) -> None:
+        self.app = app
+        self.name = name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope.setdefault("marks", []).append(self.name)
+        await self.app(scope, receive, send)
+
+
+class _Endpoint:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Scope, Receive, Send]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.calls.append((scope, receive, send))
+
+
+def _app(endpoint: _Endpoint) -> RelayApp:
+    app = RelayApp(docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(_Mark, name="inner")
+    app.add_middleware(_Mark, name="outer")
+    routes = (WebSocketRoute("/realtime", endpoint), WebSocketRoute("/realtime/{agent}", endpoint))
+    app.router.routes.extend(routes)
+    app.realtime_routes = routes
+    return app
+
+
+def _scope(kind: str, path: str) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "method": "GET",
+        "scheme": "ws" if kind == "websocket" else "http",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+    }
+
+
+async def test_realtime_upgrade_gets_the_servers_callables_and_every_user_middleware() -> None:
+    endpoint = _Endpoint()
+    app = _app(endpoint)
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app(_scope("websocket", "/realtime/support"), receive, send)
+    [(scope, got_receive, got_send)] = endpoint.calls
+    assert got_receive is receive
+    assert got_send is send
+    assert scope["path_params"] == {"agent": "support"}
+    assert scope["marks"] == ["outer", "inner"]
+    assert scope["app"] is app
+
+
+async def test_other_websocket_paths_take_fastapis_stack() -> None:
+    endpoint = _Endpoint()
+    app = _app(endpoint)
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app(_scope("websocket", "/elsewhere"), receive, send)
+    assert endpoint.calls == []
+    assert sent == [{"type": "websocket.close", "code": 1000, "reason": ""}]
+
+
+async def test_http_requests_take_fastapis_stack() -> None:
+    endpoint = _Endpoint()
+    app = _app(endpoint)
+
+    @app.get("/realtime")
+    async def page() -> dict[str, str]:
+        return {"served": "by fastapi"}
+
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app(_scope("http", "/realtime"), receive, send)
+    assert endpoint.calls == []
+    assert sent[0]["status"] == 200
+    assert sent[1]["body"] == b'{"served":"by fastapi"}'
