@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Protocol
 
 from starlette.websockets import WebSocketDisconnect
@@ -39,13 +39,13 @@ logger = logging.getLogger(__name__)
 
 
 class ClientSocket(Protocol):
-    """The client's side, as Starlette's WebSocket offers it (ASGI messages)."""
+    """The client's side in ASGI messages (`AsgiClient`, or Starlette's WebSocket)."""
 
-    async def receive(self) -> MutableMapping[str, Any]: ...
+    def receive(self) -> Awaitable[MutableMapping[str, Any]]: ...
 
-    async def send(self, message: MutableMapping[str, Any]) -> None: ...
+    def send(self, message: MutableMapping[str, Any], /) -> Awaitable[None]: ...
 
-    async def close(self, code: int = ..., reason: str | None = None) -> None: ...
+    def close(self, code: int = ..., reason: str | None = None) -> Awaitable[None]: ...
 
 
 class UpstreamSocket(Protocol):
@@ -121,7 +121,9 @@ class RelaySession:
             count = self.core.stats.count_tool_call
             self._tools = SessionTools(tools, tracker, count, upstream.send, session_id, identity)
         self._early = early_frames or []  # upstream frames read before the client was admitted
-        self._limit_end: asyncio.Future[SessionEnd] = self._loop.create_future()
+        self._limit_end: SessionEnd | None = None  # the first end asked for from outside
+        # Set when a pump ends or an end is asked for: the join of the two pumps.
+        self._wake: asyncio.Future[None] = self._loop.create_future()
         self._limit_timer: asyncio.TimerHandle | None = None
 
     @property
@@ -160,9 +162,11 @@ class RelaySession:
         down = asyncio.create_task(self._upstream_to_client(), name=f"{self.session_id}-down")
         up = asyncio.create_task(self._client_to_upstream(), name=f"{self.session_id}-up")
         tasks = [down, up]
+        down.add_done_callback(self._wake_up)  # cheaper to hold than asyncio.wait's waiter
+        up.add_done_callback(self._wake_up)
         self._tick()
         try:
-            await asyncio.wait([*tasks, self._limit_end], return_when=asyncio.FIRST_COMPLETED)
+            await self._wake
             end = _first_end(tasks, self._limit_end)
             if self._tools is not None:
                 await self._tools.aclose()  # calls still running are aborted
@@ -277,8 +281,13 @@ class RelaySession:
             self._limit_timer = self._loop.call_at(result, self._tick)
 
     def _end_at_limit(self, end: SessionEnd) -> None:
-        if not self._limit_end.done():
-            self._limit_end.set_result(end)
+        if self._limit_end is None:
+            self._limit_end = end
+        self._wake_up()
+
+    def _wake_up(self, _: object = None) -> None:
+        if not self._wake.done():
+            self._wake.set_result(None)
 
     # -- closing ----------------------------------------------------------
 
@@ -375,9 +384,7 @@ def _upstream_end(exc: UpstreamClosed) -> SessionEnd:
     return SessionEnd(EndCause.UPSTREAM_DROPPED)
 
 
-def _first_end(
-    tasks: list[asyncio.Task[SessionEnd]], limit_end: asyncio.Future[SessionEnd]
-) -> SessionEnd:
+def _first_end(tasks: list[asyncio.Task[SessionEnd]], limit_end: SessionEnd | None) -> SessionEnd:
     """The end reported by the first finished pump, in a fixed order, else the limit's."""
     for task in tasks:
         if task.done() and not task.cancelled():
@@ -390,6 +397,6 @@ def _first_end(
                 return SessionEnd(EndCause.CLIENT_CLOSED, CLOSE_ABNORMAL)
             logger.error("relay task failed", exc_info=exc)
             return SessionEnd(EndCause.ERROR)
-    if limit_end.done():
-        return limit_end.result()
+    if limit_end is not None:
+        return limit_end
     return SessionEnd(EndCause.ERROR)
