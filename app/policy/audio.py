@@ -102,7 +102,9 @@ class AudioLedger:
         end = frame.find('"', begin)
         if end < 0:
             return
-        length = end - begin - frame.count("\\", begin, end)  # "\/" is one character
+        length = end - begin
+        if frame.find("\\", begin, end) >= 0:  # memchr; count() reads every character
+            length -= frame.count("\\", begin, end)  # "\/" is one character
         padding = (frame[end - 1] == "=") + (frame[end - 2] == "=") if length else 0
         self._remember(item_id, length // 4 * 3 - padding)
 
