@@ -21,7 +21,7 @@ try:  # the C helper `websockets` itself uses; its pure-Python twin where it is 
 except ImportError:  # pragma: no cover - the wheels ship it
     from websockets.utils import apply_mask
 
-__all__ = ["HANDOVER", "NEED_MORE", "Frame", "Handover", "next_frame", "text_frame"]
+__all__ = ["HANDOVER", "NEED_MORE", "Frame", "Handover", "next_frame", "text_frame", "text_head"]
 
 _FIN_TEXT = 0x81  # FIN set, no reserved bits, opcode 1 (text)
 _MASKED = 0x80
@@ -98,11 +98,15 @@ def next_frame(
     return text, end
 
 
+def text_head(length: int) -> bytes:
+    """The header of a final, unmasked text frame (server to client) of `length` bytes."""
+    if length < 126:
+        return bytes((_FIN_TEXT, length))
+    if length < 65536:
+        return bytes((_FIN_TEXT, 126, length >> 8, length & 0xFF))
+    return bytes((_FIN_TEXT, 127)) + length.to_bytes(8, "big")
+
+
 def text_frame(payload: bytes) -> bytes:
     """A final, unmasked text frame (server to client) carrying `payload`."""
-    length = len(payload)
-    if length < 126:
-        return bytes((_FIN_TEXT, length)) + payload
-    if length < 65536:
-        return bytes((_FIN_TEXT, 126, length >> 8, length & 0xFF)) + payload
-    return bytes((_FIN_TEXT, 127)) + length.to_bytes(8, "big") + payload
+    return text_head(len(payload)) + payload

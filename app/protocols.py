@@ -30,11 +30,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import OPEN, Protocol
 
-from app.frames import HANDOVER, Frame, next_frame, text_frame
+from app.frames import HANDOVER, Frame, next_frame, text_frame, text_head
 from app.inbox import Flag, Inbox
 
 __all__ = ["POLITE_CLOSE_SECONDS", "http_protocol", "ws_protocol"]
 
+# A text frame this long or longer is written as header + payload, without joining them.
+_JOIN_BELOW = 16384
 POLITE_CLOSE_SECONDS = 10.0  # the session's own notice and close timeouts, 5 s each
 
 
@@ -196,7 +198,11 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         ):
             text = message.get("text")
             if text is not None:
-                self.transport.write(text_frame(text.encode()))
+                payload = text.encode()
+                if len(payload) < _JOIN_BELOW:
+                    self.transport.write(text_frame(payload))
+                else:  # header and payload in one writev, the payload not copied again
+                    self.transport.writelines((text_head(len(payload)), payload))
                 return
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
