@@ -24,10 +24,12 @@ T = TypeVar("T")
 class Inbox(Generic[T]):
     """The messages read from the client and not yet taken by the app, in order."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_loop", "_waiter")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._items: list[T] = []  # short: the protocol stops reading while any wait here
+        # Given, not looked up per wait: get_running_loop() costs a getpid() system call.
+        self._loop = loop
         self._waiter: asyncio.Future[None] | None = None
 
     def put_nowait(self, item: T) -> None:
@@ -47,7 +49,7 @@ class Inbox(Generic[T]):
         while not items:
             if self._waiter is not None:
                 raise RuntimeError("Inbox.get: another reader is already waiting")
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            waiter = self._waiter = self._loop.create_future()
             try:
                 await waiter
             finally:

@@ -32,6 +32,7 @@ from websockets.protocol import OPEN, Protocol
 
 from app.frames import HANDOVER, Frame, next_frame, text_frame, text_head
 from app.inbox import Flag, Inbox
+from app.timers import timers
 
 __all__ = ["POLITE_CLOSE_SECONDS", "http_protocol", "ws_protocol"]
 
@@ -88,13 +89,19 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The same jobs as uvicorn's asyncio.Queue and Event, without their four deques.
-        self.queue = Inbox()  # type: ignore[assignment]
+        self.queue = Inbox(self.loop)  # type: ignore[assignment]
         self.writable = Flag()  # type: ignore[assignment]
         self.writable.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._pending = bytearray()
         super().connection_made(transport)
+
+    def schedule_ping(self) -> None:
+        """uvicorn's, on the shared `app.timers` instead of a loop timer of its own."""
+        assert self.ping_interval is not None
+        delay = max(0.0, self.ping_interval - self.last_ping_rtt)
+        self.ping_timer = timers(self.loop).call_later(delay, self.send_keepalive_ping)  # type: ignore[assignment]
 
     def pause_writing(self) -> None:
         super().pause_writing()

@@ -15,7 +15,7 @@ async def _one_turn() -> None:
 
 
 async def test_inbox_gives_items_in_the_order_put() -> None:
-    inbox: Inbox[int] = Inbox()
+    inbox: Inbox[int] = Inbox(asyncio.get_running_loop())
     for item in (1, 2, 3):
         inbox.put_nowait(item)
     assert inbox.qsize() == 3
@@ -24,7 +24,7 @@ async def test_inbox_gives_items_in_the_order_put() -> None:
 
 
 async def test_inbox_reader_waits_until_an_item_is_put() -> None:
-    inbox: Inbox[str] = Inbox()
+    inbox: Inbox[str] = Inbox(asyncio.get_running_loop())
     reader = asyncio.create_task(inbox.get())
     await _one_turn()
     assert not reader.done()
@@ -33,7 +33,7 @@ async def test_inbox_reader_waits_until_an_item_is_put() -> None:
 
 
 async def test_inbox_second_waiting_reader_is_refused() -> None:
-    inbox: Inbox[str] = Inbox()
+    inbox: Inbox[str] = Inbox(asyncio.get_running_loop())
     first = asyncio.create_task(inbox.get())
     await _one_turn()
     with pytest.raises(RuntimeError, match="another reader"):
@@ -43,7 +43,7 @@ async def test_inbox_second_waiting_reader_is_refused() -> None:
 
 
 async def test_inbox_cancelled_reader_leaves_items_for_the_next() -> None:
-    inbox: Inbox[str] = Inbox()
+    inbox: Inbox[str] = Inbox(asyncio.get_running_loop())
     reader = asyncio.create_task(inbox.get())
     await _one_turn()
     reader.cancel()
