@@ -28,6 +28,7 @@ from app.relay.closing import CLOSE_ABNORMAL, CLOSE_NO_STATUS, EndCause, Session
 from app.relay.core import Closing, SendClient, SessionCore
 from app.relay.limits import SessionLimits
 from app.relay.stats import SessionStats
+from app.timers import Timer, timers
 from app.tools.caller import ToolCaller
 from app.tools.runner import SessionTools
 from app.tools.tracker import ToolTracker
@@ -124,7 +125,8 @@ class RelaySession:
         self._limit_end: SessionEnd | None = None  # the first end asked for from outside
         # Set when a pump ends or an end is asked for: the join of the two pumps.
         self._wake: asyncio.Future[None] = self._loop.create_future()
-        self._limit_timer: asyncio.TimerHandle | None = None
+        self._timers = timers(self._loop)  # one loop timer for every session's deadlines
+        self._limit_timer: Timer | None = None
 
     @property
     def stats(self) -> SessionStats:
@@ -278,7 +280,7 @@ class RelaySession:
         if isinstance(result, SessionEnd):
             self._end_at_limit(result)
         else:
-            self._limit_timer = self._loop.call_at(result, self._tick)
+            self._limit_timer = self._timers.call_at(result, self._tick)
 
     def _end_at_limit(self, end: SessionEnd) -> None:
         if self._limit_end is None:

@@ -21,6 +21,7 @@ from aiohttp import ClientWebSocketResponse, WSMsgType
 
 from app.errors import UpstreamClosed
 from app.relay.closing import CLOSE_INTERNAL_ERROR
+from app.timers import Timer, timers
 from app.upstream.cork import cork
 
 __all__ = ["UpstreamClosed", "UpstreamConnection"]
@@ -40,7 +41,7 @@ _TEXT, _BINARY, _PING, _PONG, _CLOSE = (
 class UpstreamConnection:
     """An open upstream WebSocket. One task receives; any task may send."""
 
-    __slots__ = ("_ended", "_interval", "_loop", "_task", "_timeout", "_timer", "_ws")
+    __slots__ = ("_ended", "_interval", "_loop", "_task", "_timeout", "_timer", "_timers", "_ws")
 
     def __init__(
         self, ws: ClientWebSocketResponse, ping_interval: float, ping_timeout: float
@@ -48,11 +49,12 @@ class UpstreamConnection:
         cork(ws)  # a burst of frames goes out in one write
         self._ws = ws
         self._loop = asyncio.get_running_loop()
+        self._timers = timers(self._loop)  # one loop timer for every session's deadlines
         self._interval = ping_interval
         self._timeout = ping_timeout
         self._ended: UpstreamClosed | None = None
         self._task: asyncio.Task[object] | None = None  # the ping or the keepalive close
-        self._timer: asyncio.TimerHandle | None = self._loop.call_later(ping_interval, self._ping)
+        self._timer: Timer | None = self._timers.call_later(ping_interval, self._ping)
 
     async def send(self, text: str) -> None:
         """Send one text frame. Raises `UpstreamClosed` when the connection is gone."""
@@ -91,7 +93,7 @@ class UpstreamConnection:
     # -- keepalive --------------------------------------------------------
 
     def _ping(self) -> None:
-        self._timer = self._loop.call_later(self._timeout, self._pong_missing)
+        self._timer = self._timers.call_later(self._timeout, self._pong_missing)
         self._task = self._loop.create_task(self._send_ping())
 
     async def _send_ping(self) -> None:
@@ -101,7 +103,7 @@ class UpstreamConnection:
     def _pong(self) -> None:
         if self._timer is not None and self._task is not None:  # a ping is outstanding
             self._timer.cancel()
-            self._timer = self._loop.call_later(self._interval, self._ping)
+            self._timer = self._timers.call_later(self._interval, self._ping)
             self._task = None
 
     def _pong_missing(self) -> None:
