@@ -24,6 +24,7 @@ from bench.procstat import (
     core_sample,
     self_cpu_seconds,
     tree_cpu_seconds,
+    tree_cpu_split,
     tree_rss_kib,
     tree_runqueue_wait_seconds,
 )
@@ -35,6 +36,7 @@ from bench.protocol import (
     delta_payloads,
     probe_event,
 )
+from bench.stable import InstructionCounter
 from bench.wsclient import OP_TEXT, WSClient, connect, encode_frame
 
 __all__ = [
@@ -57,6 +59,8 @@ PROBE_EVERY_TICKS = 5  # one probe per 100 ms
 SLOTS = 20  # sessions are spread over 20 one-millisecond slots of each tick
 SATURATED = 0.90
 NOISY = 0.15
+# Set by `python -m bench --stable` where perf counts instructions (bench.stable).
+COUNT_INSTRUCTIONS = False
 # uvloop timers have 1 ms granularity (shorter sleeps spin), so a slot may fire up to 1 ms early;
 # send times are taken when sending, so this only jitters the audio pacing.
 EARLY = 0.001
@@ -99,6 +103,9 @@ class Window:
     foreign_target: float | None  # same for the target core
     target_wait: float | None  # seconds the target was runnable but not running
     client_wait: float  # same for the load generator and the fake upstream
+    target_user: float | None = None  # target_cpu, split: user time
+    target_system: float | None = None  # and system time
+    target_instructions: int | None = None  # retired, where perf counts them
 
     @property
     def saturated(self) -> bool:
@@ -112,6 +119,9 @@ class Window:
         return {
             "wall_s": round(self.wall, 3),
             "target_cpu_s": None if self.target_cpu is None else round(self.target_cpu, 3),
+            "target_user_s": _round(self.target_user),
+            "target_system_s": _round(self.target_system),
+            "target_instructions": self.target_instructions,
             "fake_cpu_s": round(self.fake_cpu, 3),
             "loadgen_cpu_s": round(self.loadgen_cpu, 3),
             "client_core_busy": _round(self.client_core_busy),
@@ -143,6 +153,8 @@ class Meter:
         self._cores: CoreSample | None = None
         self._target_wait = 0.0
         self._client_wait = 0.0
+        self._split = (0.0, 0.0)
+        self._counter: InstructionCounter | None = None
 
     def _client_pids(self) -> list[int]:
         return [os.getpid(), *self.endpoint.fake_pids]
@@ -151,14 +163,22 @@ class Meter:
         self._target_wait = tree_runqueue_wait_seconds(list(self.endpoint.pids))
         self._client_wait = tree_runqueue_wait_seconds(self._client_pids())
         self._t = time.perf_counter()
-        self._target = tree_cpu_seconds(list(self.endpoint.pids))
+        self._split = tree_cpu_split(list(self.endpoint.pids))
+        self._target = sum(self._split)
+        if COUNT_INSTRUCTIONS and self.endpoint.pids:
+            self._counter = InstructionCounter(list(self.endpoint.pids))
+            self._counter.start()
         self._fake = tree_cpu_seconds(list(self.endpoint.fake_pids))
         self._self = self_cpu_seconds()
         self._cores = core_sample()
 
     def stop(self) -> Window:
         wall = time.perf_counter() - self._t
-        target = tree_cpu_seconds(list(self.endpoint.pids)) - self._target
+        instructions = self._counter.stop() if self._counter is not None else None
+        self._counter = None
+        user, system = tree_cpu_split(list(self.endpoint.pids))
+        user, system = user - self._split[0], system - self._split[1]
+        target = user + system
         fake = tree_cpu_seconds(list(self.endpoint.fake_pids)) - self._fake
         own = self_cpu_seconds() - self._self
         cores = core_sample()
@@ -185,6 +205,9 @@ class Meter:
             foreign_target=foreign_target,
             target_wait=target_wait if ep.pids else None,
             client_wait=client_wait,
+            target_user=user if ep.pids else None,
+            target_system=system if ep.pids else None,
+            target_instructions=instructions,
         )
 
 
@@ -444,7 +467,12 @@ async def _run_latency(
     result["cpu_s_per_1k_events"] = (
         None if window.target_cpu is None or not events else window.target_cpu / events * 1000
     )
+    result["instructions_per_event"] = _per(window.target_instructions, events)
     return result
+
+
+def _per(count: int | None, events: int) -> float | None:
+    return None if count is None or not events else round(count / events, 1)
 
 
 def _ms(value: float | None) -> float | None:
@@ -501,6 +529,7 @@ async def downstream_throughput(
         if window.target_cpu is None or not shared.delta_bytes
         else window.target_cpu / (shared.delta_bytes / 1e8)
     )
+    result["instructions_per_event"] = _per(window.target_instructions, shared.deltas)
     return result
 
 
@@ -541,6 +570,7 @@ async def upstream_flood(endpoint: Endpoint, duration: float, batch: int = 32) -
     result["cpu_s_per_1k_appends"] = (
         None if window.target_cpu is None or not sent else window.target_cpu / sent * 1000
     )
+    result["instructions_per_event"] = _per(window.target_instructions, sent)
     return result
 
 

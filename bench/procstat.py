@@ -18,6 +18,7 @@ __all__ = [
     "raise_nofile",
     "self_cpu_seconds",
     "tree_cpu_seconds",
+    "tree_cpu_split",
     "tree_rss_kib",
     "tree_runqueue_wait_seconds",
 ]
@@ -52,14 +53,20 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def tree_cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of these processes, in seconds (processes that are gone count 0)."""
-    total = 0
+def tree_cpu_split(pids: list[int]) -> tuple[float, float]:
+    """(utime, stime) of these processes, in seconds (processes that are gone count 0)."""
+    user = system = 0
     for pid in pids:
         fields = _stat_fields(pid)
         if fields is not None:
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICKS
+            user += int(fields[11])
+            system += int(fields[12])
+    return user / _TICKS, system / _TICKS
+
+
+def tree_cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of these processes, in seconds (processes that are gone count 0)."""
+    return sum(tree_cpu_split(pids))
 
 
 def tree_rss_kib(pids: list[int]) -> int:

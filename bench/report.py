@@ -152,7 +152,21 @@ def _busy(step: dict[str, Any] | None) -> str | None:
     return text + (" SAT" if step.get("loadgen_saturated") else "")
 
 
-def build_rows(results: Results, targets: list[str], session_counts: list[int]) -> list[Row]:
+def _split(result: dict[str, Any] | None, key: str) -> str | None:
+    """`key` (a CPU figure) as "user / system", from the window's two parts."""
+    if not result or result.get(key) is None:
+        return None
+    user, system = result.get("target_user_s"), result.get("target_system_s")
+    if user is None or system is None or not user + system:
+        return None
+    total = result[key]
+    return f"{_fmt(total * user / (user + system))} / {_fmt(total * system / (user + system))}"
+
+
+def build_rows(
+    results: Results, targets: list[str], session_counts: list[int], stable: bool = False
+) -> list[Row]:
+    """The table's rows; `stable` (`--stable`) adds the user/system split and instructions."""
     rows: list[Row] = []
 
     def add(label: str, values: dict[str, Any], ratio: bool = True) -> None:
@@ -174,6 +188,13 @@ def build_rows(results: Results, targets: list[str], session_counts: list[int]) 
         add(f"p99 ms @{s}", {t: steps[t].get("p99_ms") for t in targets})
         add(f"loss @{s}", {t: _loss_text(steps[t] or None) for t in targets}, ratio=False)
         add(f"CPU s/1k events @{s}", {t: steps[t].get("cpu_s_per_1k_events") for t in targets})
+        if stable:
+            split = {t: _split(steps[t], "cpu_s_per_1k_events") for t in targets}
+            add(f"  user / system @{s}", split, ratio=False)
+            add(
+                f"  instructions/event @{s}",
+                {t: steps[t].get("instructions_per_event") for t in targets},
+            )
         busy = {
             t: None if t == "direct" else pct(steps[t].get("target_core_busy")) for t in targets
         }
@@ -187,7 +208,17 @@ def build_rows(results: Results, targets: list[str], session_counts: list[int]) 
     counted = scenario("upstream", "all_counted")
     add("upstream all counted", {t: _ok(v) for t, v in counted.items()}, ratio=False)
     add("CPU s/100 MB downstream", scenario("downstream", "cpu_s_per_100mb"))
+    if stable:
+        down = {t: _split(results.get(t, {}).get("downstream"), "cpu_s_per_100mb") for t in targets}
+        add("  user / system", down, ratio=False)
+        add("  instructions/delta", scenario("downstream", "instructions_per_event"))
     add("CPU s/1k appends (flood)", scenario("upstream", "cpu_s_per_1k_appends"))
+    if stable:
+        up = {
+            t: _split(results.get(t, {}).get("upstream"), "cpu_s_per_1k_appends") for t in targets
+        }
+        add("  user / system", up, ratio=False)
+        add("  instructions/append", scenario("upstream", "instructions_per_event"))
     idle = next((r["memory"]["sessions"] for r in results.values() if r.get("memory")), None)
     add(f"RSS KiB/idle session ({idle} open)", scenario("memory", "rss_kib_per_session"))
     return rows

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from bench import report
+from bench import loadgen, report
 from bench.loadgen import (
     Endpoint,
     downstream_throughput,
@@ -32,6 +32,7 @@ from bench.loadgen import (
 from bench.procstat import Machine, machine, raise_nofile
 from bench.protocol import DEFAULT_DELTA_CHARS, DEFAULT_DELTAS, GA_PATH
 from bench.repeats import median_results, spread_rows
+from bench.stable import instructions_status, wait_idle
 from bench.targets import (
     Started,
     find_nginx,
@@ -110,6 +111,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run every scenario this many times; report medians and each figure's spread",
     )
     parser.add_argument(
+        "--stable",
+        action="store_true",
+        help="wait for idle cores before each scenario; split CPU into user and system; "
+        "count instructions where perf can (bench.stable)",
+    )
+    parser.add_argument(
         "--tools-file",
         type=Path,
         help="run the relay with this RELAY_TOOLS_FILE (server tools configured)",
@@ -155,11 +162,16 @@ def _foreign(result: dict[str, Any]) -> float:
     return max((v for v in values if v is not None), default=0.0)
 
 
-async def _measure(run: Scenario, retries: int) -> dict[str, Any]:
-    """Run a scenario; while other processes disturbed it (noisy), retry and keep the calmest."""
+async def _measure(run: Scenario, retries: int, idle_cores: list[int]) -> dict[str, Any]:
+    """Run a scenario; while other processes disturbed it (noisy), retry and keep the calmest.
+
+    With `idle_cores` (`--stable`), each attempt first waits for those cores to be idle."""
     best: dict[str, Any] | None = None
     for attempt in range(1, retries + 2):
+        idle = await wait_idle(idle_cores) if idle_cores else None
         result = await run()
+        if idle is not None:
+            result["machine_idle"] = idle
         result["attempts"] = attempt
         if best is None or _foreign(result) < _foreign(best):
             best = result
@@ -184,7 +196,7 @@ async def _scenarios(
         for name, endpoint in endpoints.items():
             _say(f"[{name}] {label}")
             try:
-                results[name][key] = await _measure(make(endpoint), args.retries)
+                results[name][key] = await _measure(make(endpoint), args.retries, args.idle_cores)
             except Exception as exc:
                 errors[f"{name} {label}"] = f"{type(exc).__name__}: {exc}"
                 _say(f"[{name}] {label} FAILED: {exc}")
@@ -208,6 +220,7 @@ async def _scenarios(
                 step = await _measure(
                     functools.partial(latency_step, endpoint, sessions, args.duration, args.warmup),
                     args.retries,
+                    args.idle_cores,
                 )
             except Exception as exc:
                 errors[f"{name} latency @{sessions}"] = f"{type(exc).__name__}: {exc}"
@@ -245,6 +258,13 @@ async def _run(
 ) -> int:
     client_core, fake_core, target_core = cores
     started_at = dt.datetime.now(dt.UTC)
+    args.idle_cores = []
+    perf_status: str | None = None
+    if args.stable:
+        args.idle_cores = sorted({c for c in (client_core, target_core) if c is not None})
+        perf_status = instructions_status()
+        loadgen.COUNT_INSTRUCTIONS = perf_status is None
+        _say(f"stable figures: instructions {perf_status or 'counted by perf'}")
     nginx_binary = find_nginx() if "nginx" in args.targets else None
     workdir = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     results: dict[str, dict[str, Any]] = {}
@@ -318,13 +338,19 @@ async def _run(
             else ""
         ),
     ]
-    rows = report.build_rows(results, args.targets, args.sessions)
+    if args.stable:
+        header.append(
+            "stable: idle cores awaited before each scenario; CPU split user / system; "
+            + (f"instructions: {perf_status}" if perf_status else "instructions counted by perf")
+        )
+    rows = report.build_rows(results, args.targets, args.sessions, args.stable)
     checks = report.build_checks(results, args.sessions)
     notes = report.notes(results)
     spreads = []
     if len(runs) > 1:
         spreads = spread_rows(
-            [report.build_rows(run, args.targets, args.sessions) for run in runs], args.targets
+            [report.build_rows(run, args.targets, args.sessions, args.stable) for run in runs],
+            args.targets,
         )
     _say("")
     _say(report.text(header, rows, checks, args.targets, notes, errors))
@@ -362,7 +388,7 @@ async def _run(
             {
                 "table": [
                     {"metric": r.label, **r.values}
-                    for r in report.build_rows(run, args.targets, args.sessions)
+                    for r in report.build_rows(run, args.targets, args.sessions, args.stable)
                 ]
             }
             for run in runs
