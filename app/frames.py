@@ -21,7 +21,16 @@ try:  # the C helper `websockets` itself uses; its pure-Python twin where it is 
 except ImportError:  # pragma: no cover - the wheels ship it
     from websockets.utils import apply_mask
 
-__all__ = ["HANDOVER", "NEED_MORE", "Frame", "Handover", "next_frame", "text_frame", "text_head"]
+__all__ = [
+    "HANDOVER",
+    "NEED_MORE",
+    "Frame",
+    "Handover",
+    "masked_text_head",
+    "next_frame",
+    "text_frame",
+    "text_head",
+]
 
 _FIN_TEXT = 0x81  # FIN set, no reserved bits, opcode 1 (text)
 _MASKED = 0x80
@@ -105,6 +114,15 @@ def text_head(length: int) -> bytes:
     if length < 65536:
         return bytes((_FIN_TEXT, 126, length >> 8, length & 0xFF))
     return bytes((_FIN_TEXT, 127)) + length.to_bytes(8, "big")
+
+
+def masked_text_head(length: int, mask: bytes) -> bytes:
+    """The header and masking key of a final, masked text frame (client to server)."""
+    if length < 126:
+        return bytes((_FIN_TEXT, _MASKED | length)) + mask
+    if length < 65536:
+        return bytes((_FIN_TEXT, _MASKED | 126, length >> 8, length & 0xFF)) + mask
+    return bytes((_FIN_TEXT, _MASKED | 127)) + length.to_bytes(8, "big") + mask
 
 
 def text_frame(payload: bytes) -> bytes:

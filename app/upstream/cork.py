@@ -46,6 +46,14 @@ class Cork(asyncio.Transport):
             self._loop.call_soon(self._flush)
         pending.append(data)
 
+    def write_data(self, head: bytes, payload: bytes) -> None:
+        """A data frame in two parts, joined with the rest of this turn's frames."""
+        pending = self._pending
+        if not pending:
+            self._loop.call_soon(self._flush)
+        pending.append(head)
+        pending.append(payload)
+
     def is_closing(self) -> bool:
         return self._transport.is_closing()
 
@@ -56,7 +64,9 @@ class Cork(asyncio.Transport):
         self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
 
-def cork(ws: ClientWebSocketResponse) -> None:
+def cork(ws: ClientWebSocketResponse) -> Cork:
     """Route `ws`'s frame writes through a `Cork` (aiohttp keeps its writer private)."""
     writer = ws._writer  # private in aiohttp==3.14.5 (pinned); tests/perf drive the real one
-    writer.transport = Cork(writer.transport, asyncio.get_running_loop())
+    corked = Cork(writer.transport, asyncio.get_running_loop())
+    writer.transport = corked
+    return corked

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import orjson
 import pytest
 
 from app.policy import GA
@@ -72,3 +73,28 @@ async def test_close_after_a_keepalive_timeout_is_bounded_by_the_close_timeout()
             await upstream.close(1000)
     assert ended.value.unresponsive
     assert ended.value.code is None
+
+
+async def test_texts_sent_arrive_whole_and_in_order_among_pings_at_every_length() -> None:
+    """The relay frames data itself; aiohttp's writer sends the pings; a strict server reads both."""
+    sizes = [0, 1, 125, 126, 1300, 65535, 65536, 200_000]
+    texts = [f'{{"type":"x","n":{n},"pad":"{"a" * size}"}}' for n, size in enumerate(sizes)]
+    got: list[str] = []
+    pings: list[int] = []
+    done = asyncio.Event()
+
+    async def record(conn: FakeConnection) -> None:
+        while len(got) < len(texts):
+            got.append(orjson.dumps(await conn.next_event()).decode())
+        pings.append(conn.ws.pings)
+        done.set()
+
+    async with FakeUpstream(record, confirm_session=False) as fake, dialed(fake) as upstream:
+        for n, text in enumerate(texts):
+            await upstream.send(text)
+            if n % 3 == 0:
+                await upstream._ws.ping(b"between")
+        async with asyncio.timeout(30):
+            await done.wait()
+    assert got == texts
+    assert pings == [3]  # each read in its place: all three came before the last text

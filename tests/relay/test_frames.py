@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
+from websockets.speedups import apply_mask
+from websockets.streams import StreamReader
 
-from app.frames import HANDOVER, NEED_MORE, Frame, next_frame, text_frame
+from app.frames import HANDOVER, NEED_MORE, Frame, masked_text_head, next_frame, text_frame
 
 MAX = 1 << 20
 OP_TEXT, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING = (
@@ -87,3 +89,18 @@ def test_text_frame_encodes_what_websockets_reads(size: int) -> None:
     payload = b"z" * size
     encoded = text_frame(payload)
     assert encoded == WsFrame(OP_TEXT, payload).serialize(mask=False, extensions=[])
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 300_000])
+def test_masked_text_head_and_masked_payload_are_what_a_server_reads(size: int) -> None:
+    payload = bytes(n % 251 for n in range(size))
+    mask = b"\x12\x34\x56\x78"
+    encoded = masked_text_head(size, mask) + apply_mask(payload, mask)
+    reader = StreamReader()
+    reader.feed_data(encoded)
+    parser = WsFrame.parse(reader.read_exact, mask=True, max_size=None, extensions=[])
+    with pytest.raises(StopIteration) as parsed:
+        next(parser)
+    frame = parsed.value.value
+    assert (frame.opcode, frame.fin, frame.data) == (OP_TEXT, True, payload)
+    assert not reader.buffer  # nothing left over: the header announced exactly the payload
