@@ -3,10 +3,11 @@
 uvloop sends each `transport.write` at once, a system call per frame. A
 client's burst (an SDK streaming a recorded file, a browser's backlog after a
 stall) arrives in one read as dozens of frames, and each became its own write
-upstream. `Cork` stands in for the transport in aiohttp's frame writer:
-data frames written during one turn of the loop are joined and written
-together at the end of it, in order; a ping, pong or close frame is written at
-once, after the data frames before it. aiohttp's flow control is unchanged: the real
+upstream. `Cork` stands in for the transport in aiohttp's frame writer, and
+`UpstreamConnection.send` hands it its data frames (`write_data`): data
+frames written during one turn of the loop are joined and written together at
+the end of it, in order; a ping, pong or close frame (from aiohttp's writer)
+is written at once, after the data frames before it. aiohttp's flow control is unchanged: the real
 transport still pauses it once its buffer passes the high-water mark, at most
 one turn's worth of frames later.
 """
@@ -47,7 +48,8 @@ class Cork(asyncio.Transport):
         pending.append(data)
 
     def write_data(self, head: bytes, payload: bytes) -> None:
-        """A data frame in two parts, joined with the rest of this turn's frames."""
+        """A data frame in two parts, joined with the rest of this turn's frames (inline,
+        like `write`: it runs once per event)."""
         pending = self._pending
         if not pending:
             self._loop.call_soon(self._flush)

@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from app.upstream.cork import Cork, cork
+from tests.support.loop import next_turn
 
 TIMEOUT = 30.0
 
@@ -38,14 +39,6 @@ class CountingTransport(asyncio.Transport):
 def _data(payload: bytes) -> bytes:
     """A short text frame's bytes (unmasked: the cork does not look past the first byte)."""
     return bytes((0x81, len(payload))) + payload
-
-
-async def _next_turn() -> None:
-    """Resume after the callbacks already scheduled (the cork's flush among them) have run."""
-    loop = asyncio.get_running_loop()
-    turn = loop.create_future()
-    loop.call_soon(turn.set_result, None)
-    await turn
 
 
 @contextlib.asynccontextmanager
@@ -117,7 +110,7 @@ async def test_frames_left_when_the_connection_closes_are_dropped_not_raised() -
         corked.write(_data(b"late"))
         transport.close()
         assert corked.is_closing()
-        await _next_turn()  # the flush runs and finds the transport closing
+        await next_turn()  # the flush runs and finds the transport closing
         assert counting.writes == 0
 
 
@@ -154,7 +147,7 @@ async def test_an_aiohttp_websocket_through_the_cork_sends_a_burst_as_one_write(
             for n in range(20):
                 await ws.send_str(f"event {n}")
             await ws.ping(b"still there")
-            await _next_turn()  # the turn ends: one write
+            await next_turn()  # the turn ends: one write
             assert counting.writes == 1
             await ws.close(code=4001)
         async with asyncio.timeout(TIMEOUT):

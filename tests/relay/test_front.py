@@ -60,17 +60,25 @@ def _scope(kind: str, path: str) -> dict[str, Any]:
     }
 
 
+class _Server:
+    """The server's side of one call: `receive` gives `message`, `send` records."""
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.message = message
+        self.sent: list[Any] = []
+
+    async def receive(self) -> dict[str, Any]:
+        return self.message
+
+    async def send(self, message: Any) -> None:
+        self.sent.append(message)
+
+
 async def test_realtime_upgrade_gets_the_servers_callables_and_every_user_middleware() -> None:
     endpoint = _Endpoint()
     app = _app(endpoint)
-    sent: list[Any] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "websocket.connect"}
-
-    async def send(message: Any) -> None:
-        sent.append(message)
-
+    server = _Server({"type": "websocket.connect"})
+    receive, send = server.receive, server.send
     await app(_scope("websocket", "/realtime/support"), receive, send)
     [(scope, got_receive, got_send)] = endpoint.calls
     assert got_receive is receive
@@ -83,17 +91,10 @@ async def test_realtime_upgrade_gets_the_servers_callables_and_every_user_middle
 async def test_other_websocket_paths_take_fastapis_stack() -> None:
     endpoint = _Endpoint()
     app = _app(endpoint)
-    sent: list[Any] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "websocket.connect"}
-
-    async def send(message: Any) -> None:
-        sent.append(message)
-
-    await app(_scope("websocket", "/elsewhere"), receive, send)
+    server = _Server({"type": "websocket.connect"})
+    await app(_scope("websocket", "/elsewhere"), server.receive, server.send)
     assert endpoint.calls == []
-    assert sent == [{"type": "websocket.close", "code": 1000, "reason": ""}]
+    assert server.sent == [{"type": "websocket.close", "code": 1000, "reason": ""}]
 
 
 async def test_http_requests_take_fastapis_stack() -> None:
@@ -104,15 +105,8 @@ async def test_http_requests_take_fastapis_stack() -> None:
     async def page() -> dict[str, str]:
         return {"served": "by fastapi"}
 
-    sent: list[Any] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Any) -> None:
-        sent.append(message)
-
-    await app(_scope("http", "/realtime"), receive, send)
+    server = _Server({"type": "http.request", "body": b"", "more_body": False})
+    await app(_scope("http", "/realtime"), server.receive, server.send)
     assert endpoint.calls == []
-    assert sent[0]["status"] == 200
-    assert sent[1]["body"] == b'{"served":"by fastapi"}'
+    assert server.sent[0]["status"] == 200
+    assert server.sent[1]["body"] == b'{"served":"by fastapi"}'

@@ -7,11 +7,7 @@ import asyncio
 import pytest
 
 from app.inbox import Flag, Inbox
-
-
-async def _one_turn() -> None:
-    """One turn of the loop: a task just created runs up to its first wait (no timing)."""
-    await asyncio.sleep(0)
+from tests.support.loop import next_turn
 
 
 async def test_inbox_gives_items_in_the_order_put() -> None:
@@ -26,7 +22,7 @@ async def test_inbox_gives_items_in_the_order_put() -> None:
 async def test_inbox_reader_waits_until_an_item_is_put() -> None:
     inbox: Inbox[str] = Inbox(asyncio.get_running_loop())
     reader = asyncio.create_task(inbox.get())
-    await _one_turn()
+    await next_turn()
     assert not reader.done()
     inbox.put_nowait("a")
     assert await reader == "a"
@@ -35,7 +31,7 @@ async def test_inbox_reader_waits_until_an_item_is_put() -> None:
 async def test_inbox_second_waiting_reader_is_refused() -> None:
     inbox: Inbox[str] = Inbox(asyncio.get_running_loop())
     first = asyncio.create_task(inbox.get())
-    await _one_turn()
+    await next_turn()
     with pytest.raises(RuntimeError, match="another reader"):
         await inbox.get()
     inbox.put_nowait("x")
@@ -45,7 +41,7 @@ async def test_inbox_second_waiting_reader_is_refused() -> None:
 async def test_inbox_cancelled_reader_leaves_items_for_the_next() -> None:
     inbox: Inbox[str] = Inbox(asyncio.get_running_loop())
     reader = asyncio.create_task(inbox.get())
-    await _one_turn()
+    await next_turn()
     reader.cancel()
     with pytest.raises(asyncio.CancelledError):
         await reader
@@ -60,7 +56,7 @@ async def test_flag_wait_returns_at_once_when_set_and_waits_when_clear() -> None
     assert await flag.wait() is True
     flag.clear()
     waiters = [asyncio.create_task(flag.wait()) for _ in range(2)]
-    await _one_turn()
+    await next_turn()
     assert not any(w.done() for w in waiters)
     flag.set()
     assert await asyncio.gather(*waiters) == [True, True]
@@ -71,7 +67,7 @@ async def test_flag_wait_returns_at_once_when_set_and_waits_when_clear() -> None
 async def test_flag_cancelled_waiter_is_forgotten() -> None:
     flag = Flag()
     waiter = asyncio.create_task(flag.wait())
-    await _one_turn()
+    await next_turn()
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
