@@ -15,7 +15,7 @@ build them with the settings' values. Each subclass adds only its bound:
   app is done with a connection, whatever is still buffered after the close
   timeout is discarded by an abort, so nothing outlives the session.
   It also reads whole client text frames itself and frames outgoing texts
-  (`app.frames`), leaving every other frame to `websockets`; keeps neither the
+  (`app.frames`), taking a text as its ASCII bytes too (`ASCII_TEXT`), leaving every other frame to `websockets`; keeps neither the
   parsed request nor the response once the upgrade is done; and queues and
   waits with `app.inbox`'s list-backed queue and flag instead of asyncio's.
 """
@@ -28,10 +28,12 @@ from typing import Any
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
 from websockets.protocol import OPEN, Protocol
 
 from app.frames import HANDOVER, Frame, next_frame, text_frame, text_head
 from app.inbox import Flag, Inbox
+from app.relay.client import ASCII_TEXT
 from app.timers import timers
 
 __all__ = ["POLITE_CLOSE_SECONDS", "http_protocol", "ws_protocol"]
@@ -96,6 +98,11 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._pending = bytearray()
         super().connection_made(transport)
+
+    def handle_connect(self, event: Request) -> None:
+        """uvicorn's, and the scope names the `ASCII_TEXT` extension (read by `send`)."""
+        super().handle_connect(event)
+        self.scope["extensions"][ASCII_TEXT] = {}
 
     def schedule_ping(self) -> None:
         """uvicorn's, on the shared `app.timers` instead of a loop timer of its own."""
@@ -204,13 +211,16 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
             and message.get("bytes") is None
         ):
             text = message.get("text")
-            if text is not None:
-                payload = text.encode()
+            payload = _ascii_text(message) if text is None else text.encode()
+            if payload is not None:
                 if len(payload) < _JOIN_BELOW:
                     self.transport.write(text_frame(payload))
                 else:  # header and payload in one writev, the payload not copied again
                     self.transport.writelines((text_head(len(payload)), payload))
                 return
+        ascii_text = _ascii_text(message)
+        if ascii_text is not None:  # uvicorn's own path takes text only as `text`
+            message = {"type": "websocket.send", "text": ascii_text.decode("ascii")}
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
             # The parsed request and the response sent are not read again; the app
@@ -235,6 +245,12 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         transport = self.transport
         if transport.get_write_buffer_size() or not transport.is_closing():
             transport.abort()
+
+
+def _ascii_text(message: ASGISendEvent) -> bytes | None:
+    """A `websocket.send` message's text in ASCII bytes (`ASCII_TEXT`), if it has one."""
+    payload: bytes | None = message.get(ASCII_TEXT)  # type: ignore[assignment]
+    return payload
 
 
 def http_protocol(header_timeout_seconds: float) -> type[asyncio.Protocol]:

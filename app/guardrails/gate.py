@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import orjson
 
-from app.policy.audio import AUDIO_DELTAS, string_after
+from app.policy.audio import AUDIO_DELTAS, ascii_after, string_after
 
 __all__ = ["CheckText", "GuardClient", "GuardEnd", "GuardUpstream", "GuardrailGate"]
 
@@ -87,7 +87,7 @@ class GuardEnd:
 GuardCommand = CheckText | GuardUpstream | GuardClient | GuardEnd
 
 
-def _event(frame: str) -> dict[str, Any]:
+def _event(frame: str | bytes) -> dict[str, Any]:
     try:
         event = orjson.loads(frame)
     except orjson.JSONDecodeError:
@@ -173,9 +173,13 @@ class GuardrailGate:
 
     # -- upstream frames --------------------------------------------------------------
 
-    def is_muted(self, frame: str) -> bool:
-        """Whether an audio delta belongs to a muted item (called only while one is)."""
-        item_id = string_after(frame, '"item_id":"')
+    def is_muted(self, frame: str | bytes) -> bool:
+        """Whether an audio delta (text, or its ASCII bytes) belongs to a muted item
+        (called only while one is)."""
+        if isinstance(frame, bytes):
+            item_id = ascii_after(frame, b'"item_id":"')
+        else:
+            item_id = string_after(frame, '"item_id":"')
         if item_id is None:
             item_id = str(_event(frame).get("item_id"))
         return item_id in self.muted

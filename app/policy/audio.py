@@ -7,7 +7,9 @@ has no audio yet. The relay counts, per assistant item, the audio it forwarded,
 and the client policy clamps or refuses a truncate by it.
 
 Audio deltas are the hot path: their size comes from the length of the base64
-payload and their item from a plain search of the frame, never a parse.
+payload and their item from a plain search of the frame, never a parse. A
+delta usually arrives as its ASCII bytes, never decoded (`UpstreamConnection.
+recv_raw`); `ascii_after` and `AudioLedger.ascii_delta` read it as it is.
 """
 
 from __future__ import annotations
@@ -17,9 +19,18 @@ from typing import Any
 
 import orjson
 
-__all__ = ["AUDIO_DELTAS", "AudioLedger", "bytes_per_ms", "string_after"]
+__all__ = [
+    "AUDIO_DELTAS",
+    "AUDIO_DELTA_HEADS",
+    "AudioLedger",
+    "ascii_after",
+    "bytes_per_ms",
+    "string_after",
+]
 
 AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
+# How an audio delta's ASCII bytes begin (type first, as the upstream sends it), by type.
+AUDIO_DELTA_HEADS = tuple((f'{{"type":"{name}"'.encode(), name) for name in sorted(AUDIO_DELTAS))
 _MAX_ITEMS = 256  # assistant items remembered; the oldest are forgotten first
 _PCM16_24K = 48  # bytes per millisecond: 24,000 samples/s x 2 bytes
 _G711 = 8  # 8,000 samples/s x 1 byte
@@ -62,6 +73,25 @@ def string_after(frame: str, key: str, start: int = 0) -> str | None:
     return None if "\\" in value else value
 
 
+def ascii_after(frame: bytes, key: bytes, start: int = 0) -> str | None:
+    """`string_after` for a frame still in its ASCII bytes."""
+    at = frame.find(key, start)
+    if at < 0:
+        return None
+    begin = at + len(key)
+    end = frame.find(b'"', begin)
+    if end < 0:
+        return None
+    value = frame[begin:end]
+    return None if b"\\" in value else value.decode("ascii")
+
+
+def _decoded_size(length: int, escapes: int, last_two: str) -> int:
+    """The bytes a base64 payload of `length` characters (`escapes` of them `\\`) holds."""
+    length -= escapes  # "\/" is one character
+    return length // 4 * 3 - last_two.count("=") if length else 0
+
+
 class AudioLedger:
     """Audio bytes forwarded per assistant item. Pure: frames in, answers out."""
 
@@ -102,11 +132,24 @@ class AudioLedger:
         end = frame.find('"', begin)
         if end < 0:
             return
-        length = end - begin
+        escapes = 0
         if frame.find("\\", begin, end) >= 0:  # memchr; count() reads every character
-            length -= frame.count("\\", begin, end)  # "\/" is one character
-        padding = (frame[end - 1] == "=") + (frame[end - 2] == "=") if length else 0
-        self._remember(item_id, length // 4 * 3 - padding)
+            escapes = frame.count("\\", begin, end)
+        self._remember(item_id, _decoded_size(end - begin, escapes, frame[end - 2 : end]))
+
+    def ascii_delta(self, frame: bytes) -> None:
+        """`delta` for a delta still in its ASCII bytes."""
+        item_id = ascii_after(frame, b'"item_id":"')
+        at = frame.find(b'"delta":"')
+        if item_id is None or at < 0:
+            return
+        begin = at + 9
+        end = frame.find(b'"', begin)
+        if end < 0:
+            return
+        escapes = frame.count(b"\\", begin, end) if frame.find(b"\\", begin, end) >= 0 else 0
+        tail = frame[end - 2 : end].decode("ascii")
+        self._remember(item_id, _decoded_size(end - begin, escapes, tail))
 
     def delivered_ms(self, item_id: object) -> int | None:
         """Milliseconds of the item's audio the client was sent; None for an unknown item."""

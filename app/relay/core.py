@@ -13,7 +13,9 @@ Inputs and what they return:
   client) or `None` (refused while closing: send nothing).
 - `upstream_frame(frame)`: the text to send the client, or `None` (dropped,
   or hidden: the server tools' traffic, decided by the `ToolTracker`, whose
-  commands the shell drains from `tools.commands` after each input).
+  commands the shell drains from `tools.commands` after each input). A frame
+  may come as text, as text still in its ASCII bytes, or as None (binary); an
+  audio delta in bytes goes back in bytes, never decoded.
 - `client_sending(now)` / `client_sent()`: a send to the client began / ended
   (the backpressure clock).
 - `tick(now)`: the `SessionEnd` the limits reached, or when to tick again.
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 
 from app.guardrails.gate import GuardrailGate
 from app.policy import BINARY_REFUSAL, ClientPolicy, Forward, Refuse, Rewrite, error_event
-from app.policy.audio import AUDIO_DELTAS, AudioLedger, bytes_per_ms
+from app.policy.audio import AUDIO_DELTA_HEADS, AUDIO_DELTAS, AudioLedger, bytes_per_ms
 from app.policy.client import rate_limited
 from app.policy.decisions import Drop
 from app.policy.ratelimit import TokenBucket
@@ -141,11 +143,22 @@ class SessionCore:
         assert type(decision) is Refuse
         return self._refuse(decision)
 
-    def upstream_frame(self, frame: str | bytes) -> str | None:
-        """The text to send the client for one upstream frame, or None to drop it."""
-        if type(frame) is not str:  # the protocol is JSON text; a binary frame could hide an echo
+    def upstream_frame(self, frame: str | bytes | None) -> str | bytes | None:
+        """The text to send the client for one upstream frame, or None to drop it.
+
+        `frame` is a text frame, as str or as its bytes when it is all ASCII (so
+        valid UTF-8), or None for a binary frame. An audio delta in bytes is sent
+        in bytes: 64 KiB of base64 is neither decoded nor encoded again.
+        """
+        if type(frame) is bytes:
+            for head, audio_type in AUDIO_DELTA_HEADS:
+                if frame.startswith(head):
+                    return self._ascii_delta(audio_type, frame)
+            frame = frame.decode("ascii")
+        elif frame is None:  # the protocol is JSON text; a binary frame could hide an echo
             self.stats.count_dropped()
             return None
+        assert type(frame) is str
         decision = decide_server(frame)
         if type(decision) is Drop:
             self.stats.count_dropped()
@@ -188,6 +201,15 @@ class SessionCore:
             return None  # a stopped answer's text
         self.stats.count_down(event_type, len(frame))
         return out
+
+    def _ascii_delta(self, event_type: str, frame: bytes) -> bytes | None:
+        """An audio delta in its ASCII bytes: the fast path of `upstream_frame`."""
+        guard = self.guard
+        if guard is not None and guard.muted and guard.is_muted(frame):
+            return None  # an answer the guardrails stopped
+        self.audio.ascii_delta(frame)
+        self.stats.count_down(event_type, len(frame))
+        return frame
 
     def client_sending(self, now: float) -> None:
         """A send to the client began: if it does not finish, that is backpressure."""
@@ -261,9 +283,9 @@ class SessionCore:
         """The client's close frame is being sent: no frame may follow it."""
         self._client_close_sent = True
 
-    def usage_frame(self, frame: str | bytes) -> bool:
+    def usage_frame(self, frame: str | None) -> bool:
         """During the usage wait: whether `frame` is the awaited `response.done` (recorded)."""
-        if type(frame) is not str:
+        if frame is None:
             return False
         decision = decide_server(frame)
         if decision.event_type != "response.done":

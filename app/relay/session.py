@@ -24,6 +24,7 @@ from app.guardrails.gate import GuardrailGate
 from app.guardrails.runner import SessionGuardrails
 from app.policy import ClientPolicy, Forward, Rewrite
 from app.policy.server import decide_server
+from app.relay.client import ASCII_TEXT
 from app.relay.closing import CLOSE_ABNORMAL, CLOSE_NO_STATUS, EndCause, SessionEnd
 from app.relay.core import Closing, SendClient, SessionCore
 from app.relay.limits import SessionLimits
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 
 class ClientSocket(Protocol):
-    """The client's side in ASGI messages (`AsgiClient`, or Starlette's WebSocket)."""
+    """The client's side in ASGI messages (`AsgiClient`)."""
 
     def receive(self) -> Awaitable[MutableMapping[str, Any]]: ...
 
@@ -48,13 +49,23 @@ class ClientSocket(Protocol):
 
     def close(self, code: int = ..., reason: str | None = None) -> Awaitable[None]: ...
 
+    @property
+    def ascii_text(self) -> bool:
+        """Whether `send` takes a text message as its ASCII bytes (`ASCII_TEXT`)."""
+        ...
+
 
 class UpstreamSocket(Protocol):
-    """The upstream's side, as `UpstreamConnection` offers it; errors are `UpstreamClosed`."""
+    """The upstream's side, as `UpstreamConnection` offers it; errors are `UpstreamClosed`.
+
+    Both receives give None for a binary frame; `recv_raw` gives an all-ASCII text
+    frame as its bytes."""
 
     async def send(self, text: str) -> None: ...
 
-    async def recv(self) -> str | bytes: ...
+    async def recv(self) -> str | None: ...
+
+    async def recv_raw(self) -> str | bytes | None: ...
 
     async def close(self, code: int) -> None: ...
 
@@ -224,8 +235,10 @@ class RelaySession:
                 return _upstream_end(exc)
 
     async def _upstream_to_client(self) -> SessionEnd:
-        recv = self._upstream.recv
+        recv = self._upstream.recv_raw
         send = self._client.send
+        # An audio delta in bytes is sent in bytes where the server takes them.
+        ascii_text = self._client.ascii_text
         frame_in = self.core.upstream_frame
         sending, sent = self.core.client_sending, self.core.client_sent
         clock = self._clock
@@ -239,7 +252,7 @@ class RelaySession:
         guard_commands = self.core.guard.commands if self.core.guard is not None else []
         while True:
             try:
-                frame = early.pop(0) if early else await recv()
+                frame: str | bytes | None = early.pop(0) if early else await recv()
             except UpstreamClosed as exc:
                 return _upstream_end(exc)
             out = frame_in(frame)
@@ -251,25 +264,16 @@ class RelaySession:
                 assert tools is not None
                 tools.dispatch()  # never awaits: calls and their outputs run beside the pumps
             if debug:
-                logger.debug(
-                    "event",
-                    extra={
-                        "fields": {
-                            "session_id": self.session_id,
-                            "direction": "upstream_to_client",
-                            # judged again, at DEBUG only: the hot path reads the type once
-                            "type": decide_server(frame).event_type
-                            if isinstance(frame, str)
-                            else "",
-                            "bytes": len(frame),
-                            "fate": "dropped" if out is None else "forwarded",
-                        }
-                    },
-                )
+                self._debug_upstream(frame, out)
             if out is None:
                 continue
             sending(clock())
-            await send({"type": "websocket.send", "text": out})
+            if isinstance(out, str):
+                await send({"type": "websocket.send", "text": out})
+            elif ascii_text:
+                await send({"type": "websocket.send", ASCII_TEXT: out})
+            else:
+                await send({"type": "websocket.send", "text": out.decode("ascii")})
             sent()
 
     # -- limits -----------------------------------------------------------
@@ -349,6 +353,23 @@ class RelaySession:
                     pass
 
     # -- helpers ----------------------------------------------------------
+
+    def _debug_upstream(self, frame: str | bytes | None, out: str | bytes | None) -> None:
+        """One DEBUG line per upstream frame: its type, size and fate, never its payload."""
+        text = frame.decode("ascii") if isinstance(frame, bytes) else frame
+        logger.debug(
+            "event",
+            extra={
+                "fields": {
+                    "session_id": self.session_id,
+                    "direction": "upstream_to_client",
+                    # judged again, at DEBUG only: the hot path reads the type once
+                    "type": "" if text is None else decide_server(text).event_type,
+                    "bytes": 0 if frame is None else len(frame),
+                    "fate": "dropped" if out is None else "forwarded",
+                }
+            },
+        )
 
     def _debug_event(self, direction: str, command: object, message: Mapping[str, Any]) -> None:
         """One DEBUG line per event: its type, size and fate, never its payload."""

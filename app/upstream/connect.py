@@ -147,6 +147,7 @@ class Dialer:
                 max_msg_size=options.max_message_bytes,
                 autoping=False,  # UpstreamConnection answers pings and runs the keepalive
                 autoclose=True,
+                decode_text=False,  # UpstreamConnection decodes only what is not ASCII
                 timeout=self._ws_timeout,
             )
         except aiohttp.WSServerHandshakeError as exc:

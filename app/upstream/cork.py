@@ -66,7 +66,7 @@ class Cork(asyncio.Transport):
         self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
 
-def cork(ws: ClientWebSocketResponse) -> Cork:
+def cork(ws: ClientWebSocketResponse[Any]) -> Cork:
     """Route `ws`'s frame writes through a `Cork` (aiohttp keeps its writer private)."""
     writer = ws._writer  # private in aiohttp==3.14.5 (pinned); tests/perf drive the real one
     corked = Cork(writer.transport, asyncio.get_running_loop())

@@ -25,6 +25,7 @@ from websockets.frames import Opcode
 from websockets.http11 import Request, Response
 
 from app.protocols import ws_protocol
+from app.relay.client import ASCII_TEXT
 from tests.support.uvicorn_server import ListeningServer
 
 MAX_SIZE = 100_000
@@ -32,7 +33,11 @@ TIMEOUT = 30.0
 
 
 async def _echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Echo each text message; a binary one is answered `bytes:<n>`."""
+    """Echo each text message; a binary one is answered `bytes:<n>`.
+
+    `ascii:<n>:<body>` is answered with `<body>` n times, sent as ASCII bytes
+    (`ASCII_TEXT`); `extensions?` with the scope's extensions.
+    """
     assert scope["type"] == "websocket"
     assert (await receive())["type"] == "websocket.connect"
     await send({"type": "websocket.accept"})
@@ -43,6 +48,13 @@ async def _echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
         text = message.get("text")
         if text is None:
             text = f"bytes:{len(message['bytes'])}"
+        elif text.startswith("ascii:"):
+            count, _, body = text[6:].partition(":")
+            for _ in range(int(count)):
+                await send({"type": "websocket.send", ASCII_TEXT: body.encode()})
+            continue
+        elif text == "extensions?":
+            text = ",".join(sorted(scope["extensions"]))
         await send({"type": "websocket.send", "text": text})
 
 
@@ -227,6 +239,29 @@ async def test_texts_framed_by_the_relay_read_correctly_in_a_websockets_client(s
         await ws.send(message)
         async with asyncio.timeout(TIMEOUT):
             assert await ws.recv() == message
+
+
+async def test_the_scope_names_the_ascii_text_extension() -> None:
+    async with _server() as port, _client(port) as client:
+        await client.write(_text("extensions?"))
+        assert await client.texts(1) == [f"{ASCII_TEXT},websocket.http.response"]
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 16_383, 16_384, 65_536, 90_000])
+async def test_a_text_sent_as_ascii_bytes_reaches_the_client_as_that_text(size: int) -> None:
+    body = "a" * size
+    async with _server() as port, connect(f"ws://127.0.0.1:{port}/", max_size=None) as ws:
+        await ws.send(f"ascii:2:{body}")
+        async with asyncio.timeout(TIMEOUT):
+            assert [await ws.recv(), await ws.recv()] == [body, body]
+
+
+async def test_ascii_texts_sent_while_the_client_reads_nothing_arrive_whole_later() -> None:
+    """Past the write buffer's mark, sends wait in uvicorn's own path; each still arrives."""
+    body, count = "b" * 65_536, 400  # 26 MB: more than loopback's socket buffers hold
+    async with _server() as port, _client(port) as client:
+        await client.write(_text(f"ascii:{count}:{body}"))
+        assert await client.texts(count) == [body] * count
 
 
 def _live(kinds: tuple[type, ...]) -> dict[str, int]:

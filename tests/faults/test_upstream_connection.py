@@ -98,3 +98,42 @@ async def test_texts_sent_arrive_whole_and_in_order_among_pings_at_every_length(
             await done.wait()
     assert got == texts
     assert pings == [3]  # each read in its place: all three came before the last text
+
+
+async def test_text_comes_as_ascii_bytes_or_decoded_and_binary_as_none() -> None:
+    """`recv_raw` leaves an all-ASCII text in its bytes, decodes any other; `recv` decodes both."""
+    frames: list[str | bytes] = ['{"a":"ascii"}', '{"a":"\u00e9t\u00e9"}', b"\x00\x01"]
+
+    async def send_all(conn: FakeConnection) -> None:
+        for frame in frames * 2:
+            await conn.ws.send(frame)
+        await conn.ws.wait_closed()
+
+    async with FakeUpstream(send_all, confirm_session=False) as fake, dialed(fake) as upstream:
+        raw = [await upstream.recv_raw() for _ in frames]
+        decoded = [await upstream.recv() for _ in frames]
+    assert raw == [b'{"a":"ascii"}', '{"a":"\u00e9t\u00e9"}', None]
+    assert decoded == ['{"a":"ascii"}', '{"a":"\u00e9t\u00e9"}', None]
+
+
+async def test_a_text_that_is_not_utf8_ends_the_connection_with_1007() -> None:
+    """aiohttp no longer decodes text; the connection does, and closes on invalid UTF-8."""
+    closed: list[int | None] = []
+    done = asyncio.Event()
+
+    async def send_invalid(conn: FakeConnection) -> None:
+        await conn.ws.send(b'{"a":"\xc3\x28"}', text=True)
+        await conn.ws.wait_closed()
+        closed.append(conn.ws.close_code)
+        done.set()
+
+    async with FakeUpstream(send_invalid, confirm_session=False) as fake, dialed(fake) as upstream:
+        with pytest.raises(UpstreamClosed) as ended:
+            await upstream.recv_raw()
+        with pytest.raises(UpstreamClosed):
+            await upstream.send('{"type":"input_audio_buffer.clear"}')
+        async with asyncio.timeout(5):
+            await done.wait()
+    assert ended.value.code is None
+    assert not ended.value.unresponsive
+    assert closed == [1007]

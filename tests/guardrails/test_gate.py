@@ -199,6 +199,9 @@ def test_an_output_blocklist_hit_cancels_mutes_and_truncates_at_the_delivered_au
     assert GuardClient("guardrail_blocked", "The guardrail stopped this answer.") in commands
     audio = '{"type":"response.output_audio.delta","item_id":"out_1","delta":"AAAA"}'
     assert g.is_muted(audio)
+    assert g.is_muted(audio.encode())  # the same delta still in its ASCII bytes
+    assert not g.is_muted(audio.replace("out_1", "out_9").encode())
+    assert g.is_muted(b'{"type":"response.output_audio.delta","item_id":"out\\u005f1"}')
     assert not g.upstream("response.output_audio.delta", audio)
     assert not g.upstream(delta, frame(type=delta, item_id="out_1", delta="more"))
     done = "response.output_audio_transcript.done"

@@ -102,6 +102,39 @@ def test_the_decoded_size_comes_from_the_base64_length(pcm_bytes: int, escaped: 
     assert ledger.delivered_ms("i") == pcm_bytes + 48
 
 
+@pytest.mark.parametrize(
+    ("pcm_bytes", "escaped"), [(0, False), (1, False), (2, False), (3, False), (4800, True)]
+)
+def test_a_delta_in_ascii_bytes_counts_as_its_text_does(pcm_bytes: int, escaped: bool) -> None:
+    """`ascii_delta` (the frame as it came, undecoded) adds what `delta` adds for its text."""
+    frame = delta("i", pcm_bytes)
+    if escaped:
+        frame = frame.replace("/", "\\/")
+    as_text, as_bytes = AudioLedger(), AudioLedger()
+    for ledger in (as_text, as_bytes):
+        ledger.per_ms = 1
+    as_text.delta(frame)
+    as_bytes.ascii_delta(frame.encode())
+    assert as_bytes.delivered_ms("i") == as_text.delivered_ms("i") == pcm_bytes
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'{"type":"response.output_audio.delta","delta":"AAAA"}',
+        b'{"type":"response.output_audio.delta","item_id":"i"}',
+        b'{"type":"response.output_audio.delta","item_id":"i","delta":"AAAA',
+        b'{"type":"response.output_audio.delta","item_id":"i\\u0041","delta":"AAAA"}',
+    ],
+    ids=["no-item-id", "no-delta", "unterminated-delta", "escaped-item-id"],
+)
+def test_an_ascii_delta_without_a_plain_item_and_payload_is_not_counted(frame: bytes) -> None:
+    ledger = AudioLedger()
+    ledger.ascii_delta(frame)
+    assert ledger.delivered_ms("i") is None
+    assert ledger.delivered_ms("iA") is None
+
+
 def test_an_assistant_item_spelled_with_spaces_is_still_seen() -> None:
     ledger = AudioLedger()
     ledger.item_added(

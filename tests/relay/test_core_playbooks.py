@@ -98,13 +98,58 @@ def test_a_delta_is_forwarded_as_the_same_string() -> None:
     assert core().upstream_frame(DELTA) is DELTA
 
 
+def test_an_audio_delta_in_ascii_bytes_is_forwarded_as_the_same_bytes() -> None:
+    """An undecoded delta comes back as the very bytes object, counted and in the ledger."""
+    session = core()
+    session.upstream_frame(
+        '{"type":"response.output_item.added","item":{"id":"item_1","role":"assistant"}}'
+    )
+    frame = (
+        b'{"type":"response.output_audio.delta","item_id":"item_1","delta":"' + b"A" * 96 + b'"}'
+    )
+    assert session.upstream_frame(frame) is frame
+    assert session.stats.down_events["response.output_audio.delta"] == 1
+    assert session.stats.down_bytes == len(frame) + len(
+        '{"type":"response.output_item.added","item":{"id":"item_1","role":"assistant"}}'
+    )
+    assert session.audio.delivered_ms("item_1") == 1  # 72 bytes of pcm16 at 48 bytes/ms
+
+
+PREVIEW_DELTA = b'{"type":"response.audio.delta","item_id":"i","delta":"AAAA"}'
+NOT_A_DELTA = b'{"type":"response.output_audio.deltas","delta":"AAAA"}'
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        (PREVIEW_DELTA, PREVIEW_DELTA),
+        (CREATED.encode(), CREATED),
+        (NOT_A_DELTA, NOT_A_DELTA.decode()),
+    ],
+    ids=["preview-delta-stays-bytes", "other-event-decoded", "a-longer-type-decoded"],
+)
+def test_only_an_ascii_audio_delta_stays_in_bytes(frame: bytes, expected: str | bytes) -> None:
+    """Any other ASCII frame is decoded and judged as its text."""
+    out = core().upstream_frame(frame)
+    assert out == expected
+    assert type(out) is type(expected)
+
+
+def test_an_ascii_session_echo_is_decoded_and_redacted() -> None:
+    """A session echo in bytes is redacted like its text: never forwarded as it came."""
+    session = core()
+    out = session.upstream_frame(b'{"type":"session.updated","session":{"instructions":"s"}}')
+    assert isinstance(out, str)
+    assert orjson.loads(out)["session"]["instructions"] == ""
+
+
 def test_a_session_echo_is_redacted_and_a_binary_frame_dropped() -> None:
     """Session echoes are rewritten; binary and unreadable echoes are dropped and counted."""
     session = core()
     out = session.upstream_frame('{"type":"session.updated","session":{"instructions":"s"}}')
     assert out is not None
     assert orjson.loads(out)["session"]["instructions"] == ""
-    assert session.upstream_frame(b"\x00") is None
+    assert session.upstream_frame(None) is None  # a binary frame
     assert session.upstream_frame('{"type":"session.created","session":7}') is None
     assert session.stats.dropped == 2
     assert session.stats.refused == {}  # drops are not client refusals
@@ -288,7 +333,7 @@ def test_the_usage_wait_ends_at_response_done_and_counts_it() -> None:
     session = core()
     session.upstream_frame(CREATED)
     assert session.usage_frame(DELTA) is False
-    assert session.usage_frame(b"binary") is False
+    assert session.usage_frame(None) is False  # a binary frame
     assert session.usage_frame(DONE) is True
     assert session.stats.usage["input_text"] == 3
     assert not session.response_in_flight

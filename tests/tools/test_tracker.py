@@ -48,7 +48,7 @@ class Session:
         policy = make_policy(GA if dialect == "ga" else PREVIEW)
         self.core = SessionCore(policy, LIMITS, "rs_test", 0.0, self.tracker)
 
-    def feed(self, *frames: str) -> list[str]:
+    def feed(self, *frames: str) -> list[str | bytes]:
         """What the client sees of `frames`."""
         return [out for f in frames if (out := self.core.upstream_frame(f)) is not None]
 
