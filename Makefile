@@ -56,7 +56,11 @@ mcp-example: $(VENV)/.installed-run
 backend-example: $(VENV)/.installed-examples
 	$(BIN)/python -m examples.backend.server --host 127.0.0.1 --port 8300
 
-bench: $(VENV)/.installed-run
+$(VENV)/.installed-bench: pyproject.toml constraints.txt | $(BIN)/python
+	flock $(VENV)/.install-lock $(PIP) -e '.[bench]'
+	@touch $@ $(VENV)/.installed-run
+
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-admission: $(VENV)/.installed-dev

@@ -21,7 +21,9 @@ __all__ = [
 
 P99_LIMIT_MS = 50.0
 SATURATED_CORE = 0.90
-TARGETS = ("direct", "nginx", "peer", "relay")
+TARGETS = ("direct", "nginx", "peer", "relay", "granian")
+# granian (the relay app on a compiled ASGI server) runs only when asked for: a measurement.
+DEFAULT_TARGETS = TARGETS[:4]
 
 Results = dict[str, dict[str, Any]]
 
@@ -32,17 +34,24 @@ class Row:
     values: dict[str, Any]  # target -> number, string or None
     ratio: float | None = None  # relay / nginx
     peer_ratio: float | None = None  # relay / peer
+    server_ratio: float | None = None  # granian / relay: what a compiled server would change
 
     def cells(self, targets: list[str]) -> list[str]:
         cells = [self.label, *(_fmt(self.values.get(t)) for t in targets)]
         cells.append(_fmt_ratio(self.ratio))
         if "peer" in targets:
             cells.append(_fmt_ratio(self.peer_ratio))
+        if "granian" in targets:
+            cells.append(_fmt_ratio(self.server_ratio))
         return cells
 
 
 def ratio_columns(targets: list[str]) -> list[str]:
-    return ["relay/nginx", *(["relay/peer"] if "peer" in targets else [])]
+    return [
+        "relay/nginx",
+        *(["relay/peer"] if "peer" in targets else []),
+        *(["granian/relay"] if "granian" in targets else []),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +87,10 @@ def _fmt_ratio(ratio: float | None) -> str:
     return "" if ratio is None else ("inf" if math.isinf(ratio) else f"{ratio:.2f}x")
 
 
-def _ratio(values: dict[str, Any], reference: str = "nginx") -> float | None:
-    relay, nginx = values.get("relay"), values.get(reference)
+def _ratio(
+    values: dict[str, Any], reference: str = "nginx", subject: str = "relay"
+) -> float | None:
+    relay, nginx = values.get(subject), values.get(reference)
     if not isinstance(relay, int | float) or not isinstance(nginx, int | float):
         return None
     if isinstance(relay, bool) or isinstance(nginx, bool):
@@ -176,6 +187,7 @@ def build_rows(
                 values,
                 _ratio(values) if ratio else None,
                 _ratio(values, "peer") if ratio else None,
+                _ratio(values, "relay", "granian") if ratio else None,
             )
         )
 

@@ -1,6 +1,6 @@
 """The command line: run every scenario against each target, then report.
 
-python -m bench [--quick] [--targets direct,nginx,peer,relay] [--sessions 10,50,100]
+python -m bench [--quick] [--targets direct,nginx,peer,relay[,granian]] [--sessions 10,50,100]
                 [--duration 10] [--strict]
 """
 
@@ -38,6 +38,7 @@ from bench.targets import (
     find_nginx,
     nginx_version,
     start_fake,
+    start_granian,
     start_nginx,
     start_peer,
     start_relay,
@@ -71,7 +72,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Benchmark the relay against a direct connection, nginx and a peer relay.",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: S in 10,50, short steps")
-    parser.add_argument("--targets", type=_targets, default=list(report.TARGETS))
+    parser.add_argument(
+        "--targets",
+        type=_targets,
+        default=list(report.DEFAULT_TARGETS),
+        help=f"a comma list of {', '.join(report.TARGETS)} (default: all but granian, "
+        "the relay app on a compiled ASGI server, run only as a measurement)",
+    )
     parser.add_argument(
         "--sessions", type=_int_list, help="latency steps (default 10,50,100,200,400)"
     )
@@ -289,6 +296,8 @@ async def _run(
                         started = await start_nginx(nginx_binary, fake.port, target_core, workdir)
                     elif name == "peer":
                         started = await start_peer(fake.port, target_core, workdir)
+                    elif name == "granian":
+                        started = await start_granian(fake.port, target_core, workdir)
                     else:
                         started = await start_relay(
                             fake.port, target_core, workdir, args.tools_file

@@ -32,6 +32,7 @@ __all__ = [
     "free_port",
     "nginx_version",
     "start_fake",
+    "start_granian",
     "start_nginx",
     "start_peer",
     "start_relay",
@@ -136,6 +137,37 @@ async def start_relay(
     `tools_file`, it runs with server tools configured (RELAY_TOOLS_FILE).
     """
     port = free_port()
+    env = _relay_env(upstream_port, port, tools_file, extra_env)
+    relay_dir = workdir / name
+    relay_dir.mkdir(exist_ok=True)
+    return await _start_relay_process(name, ["-m", "app"], port, core, relay_dir, env, workdir)
+
+
+async def start_granian(upstream_port: int, core: int | None, workdir: Path) -> Started:
+    """The same relay app under granian (a compiled ASGI server), only as a measurement.
+
+    It has the relay's settings and app but not uvicorn's protocols, so none of
+    `app.protocols`' bounds: the product's server stays uvicorn. One worker,
+    one single-threaded runtime, pinned like the relay.
+    """
+    port = free_port()
+    env = _relay_env(upstream_port, port, None, None)
+    relay_dir = workdir / "granian"
+    relay_dir.mkdir(exist_ok=True)
+    arguments = [
+        *("-m", "granian", "--interface", "asgi", "--factory", "app.main:create_app"),
+        *("--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"),
+        *("--workers", "1", "--runtime-threads", "1", "--log-level", "warning"),
+        # Its cheapest per append of the four ways tried (default, st, rust tasks, both).
+        *("--runtime-mode", "st", "--task-impl", "rust"),
+    ]
+    return await _start_relay_process("granian", arguments, port, core, relay_dir, env, workdir)
+
+
+def _relay_env(
+    upstream_port: int, port: int, tools_file: Path | None, extra_env: dict[str, str] | None
+) -> dict[str, str]:
+    """The relay's configuration for the benchmark: environment variables only."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
     env.update(
         {
@@ -158,9 +190,7 @@ async def start_relay(
     if tools_file is not None:
         env["RELAY_TOOLS_FILE"] = str(tools_file)  # absolute: the relay runs elsewhere
     env.update(extra_env or {})
-    relay_dir = workdir / name
-    relay_dir.mkdir(exist_ok=True)
-    return await _start_relay_process(name, ["-m", "app"], port, core, relay_dir, env, workdir)
+    return env
 
 
 async def start_peer(upstream_port: int, core: int | None, workdir: Path) -> Started:
