@@ -61,13 +61,16 @@ def by_alias(values: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def running_relay(settings: Settings) -> AsyncIterator[RunningRelay]:
-    """Serve the relay with uvicorn on a pre-bound loopback socket until exit."""
+async def running_relay(
+    settings: Settings, freeze_startup: bool = False
+) -> AsyncIterator[RunningRelay]:
+    """Serve the relay with uvicorn on a pre-bound loopback socket until exit
+    (`freeze_startup` as `python -m app` does; it changes the whole test process)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = build_server(settings)
+    server = build_server(settings, freeze_startup)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     listening = asyncio.create_task(server.listening.wait())
     try:
