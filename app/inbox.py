@@ -41,6 +41,10 @@ class Inbox(Generic[T]):
     def empty(self) -> bool:
         return not self._items
 
+    def waiting(self) -> bool:
+        """Whether a message is here, so `get` will not wait (the `INBOX` extension)."""
+        return bool(self._items)
+
     def qsize(self) -> int:
         return len(self._items)
 

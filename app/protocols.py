@@ -33,13 +33,14 @@ from websockets.protocol import OPEN, Protocol
 
 from app.frames import HANDOVER, Frame, next_frame, text_frame, text_head
 from app.inbox import Flag, Inbox
-from app.relay.client import ASCII_TEXT
+from app.relay.client import ASCII_TEXT, INBOX
 from app.timers import timers
 
 __all__ = ["POLITE_CLOSE_SECONDS", "http_protocol", "ws_protocol"]
 
 # A text frame this long or longer is written as header + payload, without joining them.
 _JOIN_BELOW = 16384
+_NAMED: dict[str, object] = {}  # an extension with no parameters, shared by every scope
 POLITE_CLOSE_SECONDS = 10.0  # the session's own notice and close timeouts, 5 s each
 
 
@@ -100,9 +101,11 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         super().connection_made(transport)
 
     def handle_connect(self, event: Request) -> None:
-        """uvicorn's, and the scope names the `ASCII_TEXT` extension (read by `send`)."""
+        """uvicorn's, and the scope names the `ASCII_TEXT` and `INBOX` extensions."""
         super().handle_connect(event)
-        self.scope["extensions"][ASCII_TEXT] = {}
+        extensions: dict[str, object] = self.scope["extensions"]  # type: ignore[assignment]
+        extensions[ASCII_TEXT] = _NAMED
+        extensions[INBOX] = self.queue  # its `waiting`; nothing allocated per connection
 
     def schedule_ping(self) -> None:
         """uvicorn's, on the shared `app.timers` instead of a loop timer of its own."""

@@ -21,7 +21,7 @@ from app.auth import Caller
 from app.errors import Refusal, UpstreamClosed, UpstreamUnavailable
 from app.metrics import outcome_for
 from app.policy.session import EnforcedRefused, enforced_reply
-from app.relay import ASCII_TEXT, AsgiClient, EndCause, RelaySession, plan_close
+from app.relay import AsgiClient, EndCause, RelaySession, plan_close
 from app.relay.closing import CLOSE_INTERNAL_ERROR
 from app.runtime import Runtime
 from app.upstream import UpstreamConnection
@@ -55,8 +55,7 @@ class _Endpoint:
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ascii_text = ASCII_TEXT in (scope.get("extensions") or ())
-        await realtime(WebSocket(scope, receive, send), AsgiClient(receive, send, ascii_text))
+        await realtime(WebSocket(scope, receive, send), AsgiClient.of(scope, receive, send))
 
 
 endpoint = _Endpoint()

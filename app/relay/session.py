@@ -54,6 +54,10 @@ class ClientSocket(Protocol):
         """Whether `send` takes a text message as its ASCII bytes (`ASCII_TEXT`)."""
         ...
 
+    def waiting(self) -> bool:
+        """Whether another client message is already read, so `receive` will not wait."""
+        ...
+
 
 class UpstreamSocket(Protocol):
     """The upstream's side, as `UpstreamConnection` offers it; errors are `UpstreamClosed`.
@@ -61,7 +65,7 @@ class UpstreamSocket(Protocol):
     Both receives give None for a binary frame; `recv_raw` gives an all-ASCII text
     frame as its bytes."""
 
-    async def send(self, text: str) -> None: ...
+    async def send(self, text: str, more: bool = False) -> None: ...
 
     async def recv(self) -> str | None: ...
 
@@ -203,6 +207,7 @@ class RelaySession:
 
     async def _client_to_upstream(self) -> SessionEnd:
         receive = self._client.receive
+        waiting = self._client.waiting  # another client frame is already read
         upstream_send = self._upstream.send
         frame_in = self.core.client_frame
         clock = self._clock
@@ -226,9 +231,9 @@ class RelaySession:
             try:
                 if type(command) is Forward:
                     assert text is not None
-                    await upstream_send(text)
+                    await upstream_send(text, waiting())
                 elif type(command) is Rewrite:
-                    await upstream_send(command.text)
+                    await upstream_send(command.text, waiting())
                 elif type(command) is SendClient:
                     await self._client.send({"type": "websocket.send", "text": command.text})
             except UpstreamClosed as exc:

@@ -74,8 +74,11 @@ class UpstreamConnection:
         self._task: asyncio.Task[object] | None = None  # the ping or the keepalive close
         self._timer: Timer | None = self._timers.call_later(ping_interval, self._ping)
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str, more: bool = False) -> None:
         """Send one text frame. Raises `UpstreamClosed` when the connection is gone.
+
+        `more`: the caller has more frames to send at once (a client's burst), so
+        this one may wait for them, to the end of the loop's turn (`Cork`).
 
         Framed here, with aiohttp's own mask source and its writer's checks (closing,
         transport gone, paused by flow control): aiohttp's three layers of calls per
@@ -88,7 +91,7 @@ class UpstreamConnection:
             raise self._ended or UpstreamClosed()
         payload = text.encode()
         mask = _MASK(writer.get_random_bits())
-        corked.write_data(masked_text_head(len(payload), mask), apply_mask(payload, mask))
+        corked.write_data(masked_text_head(len(payload), mask), apply_mask(payload, mask), more)
         protocol = writer.protocol
         if protocol._paused:  # the socket's buffer is past its high-water mark
             try:

@@ -6,10 +6,12 @@ stall) arrives in one read as dozens of frames, and each became its own write
 upstream. `Cork` stands in for the transport in aiohttp's frame writer, and
 `UpstreamConnection.send` hands it its data frames (`write_data`): data
 frames written during one turn of the loop are joined and written together at
-the end of it, in order; a ping, pong or close frame (from aiohttp's writer)
-is written at once, after the data frames before it. aiohttp's flow control is unchanged: the real
-transport still pauses it once its buffer passes the high-water mark, at most
-one turn's worth of frames later.
+the end of it, in order. The session says when a frame has none behind it (the
+client's burst is all read): then it goes out at once, with what is pending,
+instead of waiting for the turn to end. A ping, pong or close frame (from
+aiohttp's writer) is written at once, after the data frames before it.
+aiohttp's flow control is unchanged: the real transport still pauses it once
+its buffer passes the high-water mark, at most one turn's worth of frames later.
 """
 
 from __future__ import annotations
@@ -47,14 +49,25 @@ class Cork(asyncio.Transport):
             self._loop.call_soon(self._flush)
         pending.append(data)
 
-    def write_data(self, head: bytes, payload: bytes) -> None:
-        """A data frame in two parts, joined with the rest of this turn's frames (inline,
-        like `write`: it runs once per event)."""
+    def write_data(self, head: bytes, payload: bytes, more: bool = True) -> None:
+        """A data frame in two parts (inline, like `write`: it runs once per event).
+
+        `more`: more frames are on their way in this turn (the client's burst is
+        not yet all read), so it is joined with them. Without it, it goes out at
+        once with whatever is pending: an event on its own waits for no turn.
+        """
         pending = self._pending
-        if not pending:
-            self._loop.call_soon(self._flush)
-        pending.append(head)
-        pending.append(payload)
+        if more:
+            if not pending:
+                self._loop.call_soon(self._flush)
+            pending.append(head)
+            pending.append(payload)
+        elif pending:
+            pending.append(head)
+            pending.append(payload)
+            self._flush()  # the end of a burst; the flush already scheduled finds nothing
+        elif not self._transport.is_closing():
+            self._transport.writelines((head, payload))
 
     def is_closing(self) -> bool:
         return self._transport.is_closing()

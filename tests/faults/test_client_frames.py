@@ -25,7 +25,7 @@ from websockets.frames import Opcode
 from websockets.http11 import Request, Response
 
 from app.protocols import ws_protocol
-from app.relay.client import ASCII_TEXT
+from app.relay.client import ASCII_TEXT, INBOX
 from tests.support.uvicorn_server import ListeningServer
 
 MAX_SIZE = 100_000
@@ -241,10 +241,10 @@ async def test_texts_framed_by_the_relay_read_correctly_in_a_websockets_client(s
             assert await ws.recv() == message
 
 
-async def test_the_scope_names_the_ascii_text_extension() -> None:
+async def test_the_scope_names_the_relays_extensions() -> None:
     async with _server() as port, _client(port) as client:
         await client.write(_text("extensions?"))
-        assert await client.texts(1) == [f"{ASCII_TEXT},websocket.http.response"]
+        assert await client.texts(1) == [f"{ASCII_TEXT},{INBOX},websocket.http.response"]
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 16_383, 16_384, 65_536, 90_000])

@@ -32,6 +32,10 @@ class CountingTransport(asyncio.Transport):
         self.writes += 1
         self.real.write(data)
 
+    def writelines(self, chunks: Any) -> None:
+        self.writes += 1
+        self.real.writelines(chunks)
+
     def is_closing(self) -> bool:
         return self.real.is_closing()
 
@@ -75,6 +79,28 @@ async def test_writes_made_in_one_turn_of_the_loop_go_out_in_one_write_in_order(
             received = await reader.readexactly(32 * 4)
         assert counting.writes == 1
         assert received == b"".join(_data(b"%02d" % n) for n in range(32))
+
+
+async def test_a_frame_with_none_behind_it_goes_out_at_once_with_what_is_pending() -> None:
+    """`more=False` (the client's burst is all read): no wait for the turn to end."""
+    async with _loopback() as (transport, reader):
+        counting = CountingTransport(transport)
+        corked = Cork(counting, asyncio.get_running_loop())
+        corked.write_data(b"\x81\x05", b"alone", more=False)
+        assert counting.writes == 1  # at once, header and payload in one writelines
+        for n in range(3):
+            corked.write_data(b"\x81\x02", b"%02d" % n, more=True)
+        assert counting.writes == 1
+        corked.write_data(b"\x81\x04", b"last", more=False)
+        assert counting.writes == 2  # the burst's end: the three pending and this one
+        await next_turn()  # the flush scheduled for the burst finds nothing left
+        assert counting.writes == 2
+        async with asyncio.timeout(TIMEOUT):
+            received = await reader.readexactly(7 + 3 * 4 + 6)
+        assert (
+            received
+            == b"\x81\x05alone" + b"".join(b"\x81\x02%02d" % n for n in range(3)) + b"\x81\x04last"
+        )
 
 
 async def test_a_control_frame_goes_out_at_once_after_the_data_before_it() -> None:

@@ -7,12 +7,15 @@ wrapper per event), the path parameters, and every user middleware, in order.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.front import RelayApp
+from app.inbox import Inbox
+from app.relay.client import ASCII_TEXT, INBOX, AsgiClient
 
 
 class _Mark:
@@ -110,3 +113,27 @@ async def test_http_requests_take_fastapis_stack() -> None:
     assert endpoint.calls == []
     assert server.sent[0]["status"] == 200
     assert server.sent[1]["body"] == b'{"served":"by fastapi"}'
+
+
+async def test_the_client_takes_the_extensions_its_server_names() -> None:
+    """`AsgiClient.of`: ASCII texts and the inbox's `waiting` where named, else ASGI's."""
+
+    async def receive() -> dict[str, Any]:
+        return {}
+
+    async def send(message: Any) -> None:
+        return None
+
+    inbox = Inbox[object](asyncio.get_running_loop())
+    named = AsgiClient.of(
+        {"type": "websocket", "extensions": {ASCII_TEXT: {}, INBOX: inbox}}, receive, send
+    )
+    assert named.ascii_text
+    assert not named.waiting()
+    inbox.put_nowait({"type": "websocket.receive", "text": "{}"})
+    assert named.waiting()
+    plain = AsgiClient.of({"type": "websocket", "extensions": {}}, receive, send)
+    assert not plain.ascii_text
+    assert plain.waiting()  # unknown: taken to have more behind it, joined as before
+    bare = AsgiClient.of({"type": "websocket"}, receive, send)
+    assert bare.waiting()
