@@ -16,6 +16,8 @@ Pure: no I/O, no state; tested with tables (`tests/relay/test_frames.py`).
 
 from __future__ import annotations
 
+import struct
+
 try:  # the C helper `websockets` itself uses; its pure-Python twin where it is not built
     from websockets.speedups import apply_mask
 except ImportError:  # pragma: no cover - the wheels ship it
@@ -34,6 +36,9 @@ __all__ = [
 
 _FIN_TEXT = 0x81  # FIN set, no reserved bits, opcode 1 (text)
 _MASKED = 0x80
+_HEAD_7 = struct.Struct("!BBL").pack  # opcode byte, length byte, masking key
+_HEAD_16 = struct.Struct("!BBHL").pack
+_HEAD_64 = struct.Struct("!BBQL").pack
 
 
 class _NeedMore:
@@ -116,13 +121,14 @@ def text_head(length: int) -> bytes:
     return bytes((_FIN_TEXT, 127)) + length.to_bytes(8, "big")
 
 
-def masked_text_head(length: int, mask: bytes) -> bytes:
-    """The header and masking key of a final, masked text frame (client to server)."""
+def masked_text_head(length: int, key: int) -> bytes:
+    """The header of a final, masked text frame (client to server), ending in its 32-bit
+    masking `key` (so `head[-4:]` is the mask): one struct pack per frame."""
     if length < 126:
-        return bytes((_FIN_TEXT, _MASKED | length)) + mask
+        return _HEAD_7(_FIN_TEXT, _MASKED | length, key)
     if length < 65536:
-        return bytes((_FIN_TEXT, _MASKED | 126, length >> 8, length & 0xFF)) + mask
-    return bytes((_FIN_TEXT, _MASKED | 127)) + length.to_bytes(8, "big") + mask
+        return _HEAD_16(_FIN_TEXT, _MASKED | 126, length, key)
+    return _HEAD_64(_FIN_TEXT, _MASKED | 127, length, key)
 
 
 def text_frame(payload: bytes) -> bytes:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import struct
 from typing import Literal
 
 from aiohttp import ClientWebSocketResponse, WSMsgType
@@ -34,7 +33,6 @@ _KEEPALIVE_REASON = b"keepalive ping timeout"
 _UNRESPONSIVE_CODE = CLOSE_INTERNAL_ERROR
 _NO_STATUS = 1005  # a close frame without a code (aiohttp reports 0)
 _INVALID_TEXT = 1007  # a text frame that is not UTF-8
-_MASK = struct.Struct("!L").pack  # a 32-bit masking key, as aiohttp's writer packs it
 _TEXT, _BINARY, _PING, _PONG, _CLOSE = (
     WSMsgType.TEXT,
     WSMsgType.BINARY,
@@ -90,8 +88,8 @@ class UpstreamConnection:
         if writer._closing or corked.is_closing():
             raise self._ended or UpstreamClosed()
         payload = text.encode()
-        mask = _MASK(writer.get_random_bits())
-        corked.write_data(masked_text_head(len(payload), mask), apply_mask(payload, mask), more)
+        head = masked_text_head(len(payload), writer.get_random_bits())
+        corked.write_data(head, apply_mask(payload, head[-4:]), more)
         protocol = writer.protocol
         if protocol._paused:  # the socket's buffer is past its high-water mark
             try:

@@ -94,8 +94,9 @@ def test_text_frame_encodes_what_websockets_reads(size: int) -> None:
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 300_000])
 def test_masked_text_head_and_masked_payload_are_what_a_server_reads(size: int) -> None:
     payload = bytes(n % 251 for n in range(size))
-    mask = b"\x12\x34\x56\x78"
-    encoded = masked_text_head(size, mask) + apply_mask(payload, mask)
+    head = masked_text_head(size, 0x12345678)
+    assert head[-4:] == b"\x12\x34\x56\x78"  # the masking key, as the payload is masked
+    encoded = head + apply_mask(payload, head[-4:])
     reader = StreamReader()
     reader.feed_data(encoded)
     parser = WsFrame.parse(reader.read_exact, mask=True, max_size=None, extensions=[])
