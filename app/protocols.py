@@ -15,9 +15,11 @@ build them with the settings' values. Each subclass adds only its bound:
   app is done with a connection, whatever is still buffered after the close
   timeout is discarded by an abort, so nothing outlives the session.
   It also reads whole client text frames itself and frames outgoing texts
-  (`app.frames`), taking a text as its ASCII bytes too (`ASCII_TEXT`), leaving every other frame to `websockets`; keeps neither the
-  parsed request nor the response once the upgrade is done; and queues and
-  waits with `app.inbox`'s list-backed queue and flag instead of asyncio's.
+  (`app.frames`), taking a text as its ASCII bytes too (`ASCII_TEXT`),
+  leaving every other frame to `websockets`; keeps neither the parsed request
+  nor the response once the upgrade is done; queues and waits with
+  `app.inbox`'s list-backed queue and flag instead of asyncio's; and names
+  that inbox in the scope (`INBOX`), so the session can tell a burst's end.
 """
 
 from __future__ import annotations

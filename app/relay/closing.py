@@ -16,6 +16,7 @@ __all__ = [
     "CLOSE_ABNORMAL",
     "CLOSE_GOING_AWAY",
     "CLOSE_INTERNAL_ERROR",
+    "CLOSE_INVALID_TEXT",
     "CLOSE_NORMAL",
     "CLOSE_NO_STATUS",
     "CLOSE_POLICY_VIOLATION",
@@ -40,6 +41,7 @@ CLOSE_INTERNAL_ERROR = 1011  # upstream failures and the relay's own errors
 CLOSE_RESTART = 1012  # the drain: reconnect to another replica
 CLOSE_TRY_AGAIN_LATER = 1013  # backpressure
 CLOSE_NO_STATUS = 1005  # never sent: a close frame without a code
+CLOSE_INVALID_TEXT = 1007  # to the upstream only: a text frame that is not UTF-8
 # Client close codes that count as a clean end in the metrics.
 CLEAN_CLIENT_CLOSES = frozenset({CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS})
 

@@ -23,7 +23,7 @@ from websockets.speedups import apply_mask
 
 from app.errors import UpstreamClosed
 from app.frames import masked_text_head
-from app.relay.closing import CLOSE_INTERNAL_ERROR
+from app.relay.closing import CLOSE_INTERNAL_ERROR, CLOSE_INVALID_TEXT
 from app.timers import Timer, timers
 from app.upstream.cork import cork
 
@@ -32,7 +32,6 @@ __all__ = ["UpstreamClosed", "UpstreamConnection"]
 _KEEPALIVE_REASON = b"keepalive ping timeout"
 _UNRESPONSIVE_CODE = CLOSE_INTERNAL_ERROR
 _NO_STATUS = 1005  # a close frame without a code (aiohttp reports 0)
-_INVALID_TEXT = 1007  # a text frame that is not UTF-8
 _TEXT, _BINARY, _PING, _PONG, _CLOSE = (
     WSMsgType.TEXT,
     WSMsgType.BINARY,
@@ -127,7 +126,7 @@ class UpstreamConnection:
                 except UnicodeDecodeError:
                     self._stop_keepalive()
                     with contextlib.suppress(Exception):
-                        await ws.close(code=_INVALID_TEXT)
+                        await ws.close(code=CLOSE_INVALID_TEXT)
                     raise self._end(None, None) from None
             if kind is _BINARY:
                 return None

@@ -194,6 +194,26 @@ async def test_upstream_close_frame_without_a_code_gives_1011_upstream_closed() 
     assert (code, reason) == (1011, "upstream_closed")
 
 
+async def test_upstream_text_that_is_not_utf8_gives_1011_and_the_upstream_1007() -> None:
+    """Upstream text is no longer decoded by aiohttp: the relay's own check ends the session."""
+    upstream_close: list[int | None] = []
+
+    async def invalid_text(conn: FakeConnection) -> None:
+        await conn.send({"type": "session.created", "session": {}})
+        await conn.until("input_audio_buffer.clear")
+        await conn.ws.send(b'{"type":"response.output_audio.delta","delta":"\xff"}', text=True)
+        await conn.ws.wait_closed()
+        upstream_close.append(conn.ws.close_code)
+
+    async with FakeUpstream(invalid_text) as fake, relay_for(fake) as relay:
+        async with connect(relay.ws_url(), open_timeout=5) as ws:
+            await send_event(ws, {"type": "input_audio_buffer.clear"})
+            events, code, reason = await _closed(ws)
+    assert events[-1]["error"]["code"] == "upstream_closed"
+    assert (code, reason) == (1011, "upstream_closed")
+    assert upstream_close == [1007]
+
+
 async def test_upstream_dropping_tcp_mid_response_gives_1011_upstream_closed() -> None:
     """A TCP drop without a close frame: the client gets upstream_closed, then 1011."""
 
