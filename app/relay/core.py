@@ -153,7 +153,7 @@ class SessionCore:
         if type(frame) is bytes:
             for head, audio_type in AUDIO_DELTA_HEADS:
                 if frame.startswith(head):
-                    return self._ascii_delta(audio_type, frame)
+                    return self._audio_delta(audio_type, frame)
             frame = frame.decode("ascii")
         elif frame is None:  # the protocol is JSON text; a binary frame could hide an echo
             self.stats.count_dropped()
@@ -165,12 +165,7 @@ class SessionCore:
             return None
         event_type = decision.event_type
         if event_type in AUDIO_DELTAS:  # the hot path: counted without a parse
-            guard = self.guard
-            if guard is not None and guard.muted and guard.is_muted(frame):
-                return None  # an answer the guardrails stopped
-            self.audio.delta(frame)
-            self.stats.count_down(event_type, len(frame))
-            return frame
+            return self._audio_delta(event_type, frame)
         out: str | None = frame
         if type(decision) is Rewrite:
             out = decision.text
@@ -202,12 +197,15 @@ class SessionCore:
         self.stats.count_down(event_type, len(frame))
         return out
 
-    def _ascii_delta(self, event_type: str, frame: bytes) -> bytes | None:
-        """An audio delta in its ASCII bytes: the fast path of `upstream_frame`."""
+    def _audio_delta(self, event_type: str, frame: str | bytes) -> str | bytes | None:
+        """An audio delta, as text or in its ASCII bytes: the fast path of `upstream_frame`."""
         guard = self.guard
         if guard is not None and guard.muted and guard.is_muted(frame):
             return None  # an answer the guardrails stopped
-        self.audio.ascii_delta(frame)
+        if isinstance(frame, bytes):
+            self.audio.ascii_delta(frame)
+        else:
+            self.audio.delta(frame)
         self.stats.count_down(event_type, len(frame))
         return frame
 
