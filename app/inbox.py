@@ -14,6 +14,7 @@ waiting at once is a bug, and is told so.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 __all__ = ["Flag", "Inbox"]
@@ -24,13 +25,18 @@ T = TypeVar("T")
 class Inbox(Generic[T]):
     """The messages read from the client and not yet taken by the app, in order."""
 
-    __slots__ = ("_items", "_loop", "_waiter")
+    __slots__ = ("_items", "_loop", "_waiter", "lane")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._items: list[T] = []  # short: the protocol stops reading while any wait here
         # Given, not looked up per wait: get_running_loop() costs a getpid() system call.
         self._loop = loop
         self._waiter: asyncio.Future[None] | None = None
+        # The app's synchronous lane (`INBOX`), set by the app: the protocol gives it
+        # a text message read while nothing waits here, with whether more bytes of
+        # the same read follow; it returns None when it took the message, else the
+        # item to queue in its place.
+        self.lane: Callable[[str, bool], T | None] | None = None
 
     def put_nowait(self, item: T) -> None:
         self._items.append(item)

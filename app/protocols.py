@@ -94,7 +94,8 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The same jobs as uvicorn's asyncio.Queue and Event, without their four deques.
-        self.queue = Inbox(self.loop)  # type: ignore[assignment]
+        self._inbox: Inbox[Any] = Inbox(self.loop)
+        self.queue = self._inbox  # type: ignore[assignment]
         self.writable = Flag()  # type: ignore[assignment]
         self.writable.set()
 
@@ -107,7 +108,7 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         extensions: dict[str, object] = self.scope["extensions"]  # type: ignore[assignment]
         extensions[ASCII_TEXT] = _NAMED
-        extensions[INBOX] = self.queue  # its `waiting`; nothing allocated per connection
+        extensions[INBOX] = self._inbox  # `waiting` and `lane`; nothing allocated per connection
 
     def schedule_ping(self) -> None:
         """uvicorn's, on the shared `app.timers` instead of a loop timer of its own."""
@@ -171,7 +172,8 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
             data = pending
         conn = self.conn
         max_size = self.config.ws_max_size
-        put = self.queue.put_nowait
+        inbox = self._inbox
+        put = inbox.put_nowait
         start = 0
         while True:
             frame = next_frame(data, start, max_size)
@@ -179,7 +181,14 @@ class _BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
                 if conn.current_size is None:  # not inside a fragmented message
                     text, start = frame
                     if not self.close_sent:  # as uvicorn: discarded once the app closed
-                        put({"type": "websocket.receive", "text": text})
+                        lane = inbox.lane
+                        if lane is None or inbox.waiting():
+                            message: Any = {"type": "websocket.receive", "text": text}
+                        else:  # nothing waits before it: the app's lane may take it now
+                            message = lane(text, start < len(data))
+                            if message is None:
+                                continue
+                        put(message)
                         if not self.read_paused:
                             self.read_paused = True
                             self.transport.pause_reading()

@@ -3,7 +3,11 @@
 Every decision is the pure `SessionCore`'s (`app.relay.core`); this module
 only reads, writes, waits and closes. The client side is the ASGI WebSocket
 (uvicorn), the upstream side an `UpstreamConnection` (aiohttp), each behind a
-small Protocol seam. A timer (one handle, not a task) ticks the core's limits;
+small Protocol seam. Where the server offers it (`AsgiClient.lane`), the
+client pump has a synchronous lane: a client frame read while the pump waits
+is judged and written upstream inside the server's read, with no task woken;
+whatever must wait still goes through the pump, in order. A timer (one handle,
+not a task) ticks the core's limits;
 `shutdown` ends the session from outside. Each side is closed exactly once,
 in the order the core's `Closing` gives, every step bounded in time.
 """
@@ -24,7 +28,7 @@ from app.guardrails.gate import GuardrailGate
 from app.guardrails.runner import SessionGuardrails
 from app.policy import ClientPolicy, Forward, Rewrite
 from app.policy.server import decide_server
-from app.relay.client import ASCII_TEXT
+from app.relay.client import ASCII_TEXT, Lane
 from app.relay.closing import CLOSE_ABNORMAL, CLOSE_NO_STATUS, EndCause, SessionEnd
 from app.relay.core import Closing, SendClient, SessionCore
 from app.relay.limits import SessionLimits
@@ -36,6 +40,10 @@ from app.tools.tracker import ToolTracker
 from app.upstream import UpstreamClosed
 
 __all__ = ["ClientSocket", "RelaySession", "UpstreamSocket"]
+
+# Messages the lane queues for its pump, beside the server's own.
+_JUDGED = "relay.judged"  # a frame the core has judged: carry out its `command`
+_FAILED = "relay.failed"  # the lane raised `error`
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +66,10 @@ class ClientSocket(Protocol):
         """Whether another client message is already read, so `receive` will not wait."""
         ...
 
+    def lane(self, receiver: Lane | None) -> None:
+        """Give `receiver` each text message as it is read, where the server can; None: stop."""
+        ...
+
 
 class UpstreamSocket(Protocol):
     """The upstream's side, as `UpstreamConnection` offers it; errors are `UpstreamClosed`.
@@ -66,6 +78,14 @@ class UpstreamSocket(Protocol):
     frame as its bytes."""
 
     async def send(self, text: str, more: bool = False) -> None: ...
+
+    def ready(self) -> bool:
+        """Whether `write` may be called now: open, and not held back by flow control."""
+        ...
+
+    def write(self, text: str, more: bool = False) -> None:
+        """`send` without its wait, for when `ready` has just said so."""
+        ...
 
     async def recv(self) -> str | None: ...
 
@@ -214,30 +234,81 @@ class RelaySession:
         debug = logger.isEnabledFor(logging.DEBUG)  # checked once: keeps logging off the hot path
         guard = self._guard
         guard_commands = self.core.guard.commands if self.core.guard is not None else []
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return SessionEnd(
-                    EndCause.CLIENT_CLOSED,
-                    message.get("code", CLOSE_NO_STATUS),
-                    message.get("reason") or "",
-                )
-            text: str | None = message.get("text")
-            command = frame_in(text, clock())
-            if guard is not None and guard_commands:
-                guard.dispatch()
-            if debug:
-                self._debug_event("client_to_upstream", command, message)
+        lane = self._client.lane
+        if not debug:  # at DEBUG every frame comes here, for its line
+            lane(self._lane(guard, guard_commands))
+        try:
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    text: str | None = message.get("text")
+                    command = frame_in(text, clock())
+                    if guard is not None and guard_commands:
+                        guard.dispatch()
+                    if debug:
+                        self._debug_event("client_to_upstream", command, message)
+                elif kind == _JUDGED:
+                    command = message["command"]
+                elif kind == _FAILED:
+                    failure: Exception = message["error"]
+                    if isinstance(failure, UpstreamClosed):
+                        return _upstream_end(failure)
+                    raise failure
+                else:
+                    return SessionEnd(
+                        EndCause.CLIENT_CLOSED,
+                        message.get("code", CLOSE_NO_STATUS),
+                        message.get("reason") or "",
+                    )
+                try:
+                    if type(command) is Forward:
+                        assert text is not None
+                        await upstream_send(text, waiting())
+                    elif type(command) is Rewrite:
+                        await upstream_send(command.text, waiting())
+                    elif type(command) is SendClient:
+                        await self._client.send({"type": "websocket.send", "text": command.text})
+                except UpstreamClosed as exc:
+                    return _upstream_end(exc)
+        finally:
+            lane(None)  # the pump is done: nothing more is taken from the client
+
+    def _lane(self, guard: SessionGuardrails | None, guard_commands: list[Any]) -> Lane:
+        """The client pump's synchronous lane (`AsgiClient.lane`).
+
+        The server's protocol calls it inside its read, for a text frame with
+        nothing queued before it, so no task wakes per event. While the upstream
+        takes writes, the frame is judged and a forward or rewrite written at
+        once; `more` (bytes of the same read follow) lets a burst share one
+        write. What must wait goes to the pump, queued in order behind nothing:
+        the frame itself, unjudged, while the upstream is held back by flow
+        control or closing (the pump then waits for it, and reading stops); a
+        refusal to send the client (`_JUDGED`); anything raised (`_FAILED`).
+        """
+        ready = self._upstream.ready
+        write = self._upstream.write
+        frame_in = self.core.client_frame
+        clock = self._clock
+
+        def lane(text: str, more: bool) -> MutableMapping[str, Any] | None:
+            if not ready():
+                return {"type": "websocket.receive", "text": text}
             try:
+                command = frame_in(text, clock())
+                if guard is not None and guard_commands:
+                    guard.dispatch()
                 if type(command) is Forward:
-                    assert text is not None
-                    await upstream_send(text, waiting())
+                    write(text, more)
                 elif type(command) is Rewrite:
-                    await upstream_send(command.text, waiting())
+                    write(command.text, more)
                 elif type(command) is SendClient:
-                    await self._client.send({"type": "websocket.send", "text": command.text})
-            except UpstreamClosed as exc:
-                return _upstream_end(exc)
+                    return {"type": _JUDGED, "command": command}
+            except Exception as exc:  # raised by the pump, as if it had run there
+                return {"type": _FAILED, "error": exc}
+            return None
+
+        return lane
 
     async def _upstream_to_client(self) -> SessionEnd:
         recv = self._upstream.recv_raw

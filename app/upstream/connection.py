@@ -83,18 +83,29 @@ class UpstreamConnection:
         still go through aiohttp's writer, both into the same `Cork`, in order.
         """
         writer = self._writer
-        corked = self._cork
-        if writer._closing or corked.is_closing():
+        if writer._closing or self._cork.is_closing():
             raise self._ended or UpstreamClosed()
-        payload = text.encode()
-        head = masked_text_head(len(payload), writer.get_random_bits())
-        corked.write_data(head, apply_mask(payload, head[-4:]), more)
+        self.write(text, more)
         protocol = writer.protocol
         if protocol._paused:  # the socket's buffer is past its high-water mark
             try:
                 await protocol._drain_helper()
             except ConnectionError:
                 raise self._ended or UpstreamClosed() from None
+
+    def ready(self) -> bool:
+        """Whether `write` may be called now: open, and not held back by flow control."""
+        writer = self._writer
+        return not (writer._closing or writer.protocol._paused or self._cork.is_closing())
+
+    def write(self, text: str, more: bool = False) -> None:
+        """`send`'s frame, written without its checks or its wait: for when `ready` said so.
+
+        The session's synchronous lane asks `ready` first; a frame it may not
+        write goes to the pump, whose `send` raises or waits for the drain."""
+        payload = text.encode()
+        head = masked_text_head(len(payload), self._writer.get_random_bits())
+        self._cork.write_data(head, apply_mask(payload, head[-4:]), more)
 
     async def recv(self) -> str | None:
         """The next data frame: a text frame's text, None for a binary frame.

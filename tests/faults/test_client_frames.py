@@ -36,11 +36,19 @@ async def _echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Echo each text message; a binary one is answered `bytes:<n>`.
 
     `ascii:<n>:<body>` is answered with `<body>` n times, sent as ASCII bytes
-    (`ASCII_TEXT`); `extensions?` with the scope's extensions.
+    (`ASCII_TEXT`); `extensions?` with the scope's extensions. `lane` sets the
+    `INBOX` lane, which notes each call as `<text>:<more>`, takes `take:*` texts
+    and gives any other back to be queued; `lane?` is answered with its notes.
     """
     assert scope["type"] == "websocket"
     assert (await receive())["type"] == "websocket.connect"
     await send({"type": "websocket.accept"})
+    calls: list[str] = []
+
+    def lane(text: str, more: bool) -> dict[str, Any] | None:
+        calls.append(f"{text}:{int(more)}")
+        return None if text.startswith("take:") else {"type": "websocket.receive", "text": text}
+
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
@@ -55,6 +63,10 @@ async def _echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
             continue
         elif text == "extensions?":
             text = ",".join(sorted(scope["extensions"]))
+        elif text == "lane":
+            scope["extensions"][INBOX].lane = lane
+        elif text == "lane?":
+            text = ",".join(calls)
         await send({"type": "websocket.send", "text": text})
 
 
@@ -262,6 +274,24 @@ async def test_ascii_texts_sent_while_the_client_reads_nothing_arrive_whole_late
     async with _server() as port, _client(port) as client:
         await client.write(_text(f"ascii:{count}:{body}"))
         assert await client.texts(count) == [body] * count
+
+
+async def test_texts_read_while_nothing_is_queued_go_to_the_apps_lane_in_the_read() -> None:
+    """The lane is told whether more of the same read follows; what it gives back is queued."""
+    async with _server() as port, _client(port) as client:
+        await client.write(_text("lane"))
+        assert await client.texts(1) == ["lane"]
+        await client.write(_text("take:1") + _text("take:2") + _text("lane?"))
+        assert await client.texts(1) == ["take:1:1,take:2:1,lane?:0"]
+
+
+async def test_a_text_read_while_another_waits_in_the_inbox_is_queued_behind_it() -> None:
+    """Not offered to the lane: it would overtake the message the app has not taken yet."""
+    async with _server() as port, _client(port) as client:
+        await client.write(_text("lane"))
+        assert await client.texts(1) == ["lane"]
+        await client.write(_text("given-back") + _text("take:3") + _text("lane?"))
+        assert await client.texts(3) == ["given-back", "take:3", "given-back:1"]
 
 
 def _live(kinds: tuple[type, ...]) -> dict[str, int]:

@@ -137,3 +137,41 @@ async def test_a_text_that_is_not_utf8_ends_the_connection_with_1007() -> None:
     assert ended.value.code is None
     assert not ended.value.unresponsive
     assert closed == [1007]
+
+
+async def test_ready_is_false_while_the_upstream_reads_nothing_and_send_then_waits() -> None:
+    """`ready` tells the session's lane when to leave a frame to the pump; `send` waits there."""
+    chunk = '{"type":"x","pad":"' + "a" * 65_536 + '"}'
+    release = asyncio.Event()
+    got: list[int] = []
+    done = asyncio.Event()
+
+    async def frozen_then_reading(conn: FakeConnection) -> None:
+        conn.ws.transport.pause_reading()
+        await release.wait()
+        conn.ws.transport.resume_reading()
+        async for message in conn.ws:
+            got.append(len(message))
+            if message == "last":
+                done.set()
+
+    async with (
+        FakeUpstream(frozen_then_reading, confirm_session=False) as fake,
+        dialed(fake) as upstream,
+    ):
+        written = 0
+        while upstream.ready() and written < 2000:  # 131 MB at most: far past the buffers
+            upstream.write(chunk)
+            written += 1
+        assert not upstream.ready()
+        assert written < 2000
+        waiting = asyncio.create_task(upstream.send("last"))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert not waiting.done()  # flow control holds it until the upstream reads
+        release.set()
+        async with asyncio.timeout(30):
+            await waiting
+            await done.wait()
+        assert upstream.ready()
+    assert got == [len(chunk)] * written + [4]
