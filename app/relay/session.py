@@ -236,7 +236,7 @@ class RelaySession:
         guard_commands = self.core.guard.commands if self.core.guard is not None else []
         lane = self._client.lane
         if not debug:  # at DEBUG every frame comes here, for its line
-            lane(self._lane(guard, guard_commands))
+            lane(self._lane)
         try:
             while True:
                 message = await receive()
@@ -274,7 +274,7 @@ class RelaySession:
         finally:
             lane(None)  # the pump is done: nothing more is taken from the client
 
-    def _lane(self, guard: SessionGuardrails | None, guard_commands: list[Any]) -> Lane:
+    def _lane(self, text: str, more: bool) -> MutableMapping[str, Any] | None:
         """The client pump's synchronous lane (`AsgiClient.lane`).
 
         The server's protocol calls it inside its read, for a text frame with
@@ -285,30 +285,25 @@ class RelaySession:
         the frame itself, unjudged, while the upstream is held back by flow
         control or closing (the pump then waits for it, and reading stops); a
         refusal to send the client (`_JUDGED`); anything raised (`_FAILED`).
+        A method, not a closure: it is held by every open session.
         """
-        ready = self._upstream.ready
-        write = self._upstream.write
-        frame_in = self.core.client_frame
-        clock = self._clock
-
-        def lane(text: str, more: bool) -> MutableMapping[str, Any] | None:
-            if not ready():
-                return {"type": "websocket.receive", "text": text}
-            try:
-                command = frame_in(text, clock())
-                if guard is not None and guard_commands:
-                    guard.dispatch()
-                if type(command) is Forward:
-                    write(text, more)
-                elif type(command) is Rewrite:
-                    write(command.text, more)
-                elif type(command) is SendClient:
-                    return {"type": _JUDGED, "command": command}
-            except Exception as exc:  # raised by the pump, as if it had run there
-                return {"type": _FAILED, "error": exc}
-            return None
-
-        return lane
+        upstream = self._upstream
+        if not upstream.ready():
+            return {"type": "websocket.receive", "text": text}
+        core = self.core
+        try:
+            command = core.client_frame(text, self._clock())
+            if core.guard is not None and core.guard.commands and self._guard is not None:
+                self._guard.dispatch()
+            if type(command) is Forward:
+                upstream.write(text, more)
+            elif type(command) is Rewrite:
+                upstream.write(command.text, more)
+            elif type(command) is SendClient:
+                return {"type": _JUDGED, "command": command}
+        except Exception as exc:  # raised by the pump, as if it had run there
+            return {"type": _FAILED, "error": exc}
+        return None
 
     async def _upstream_to_client(self) -> SessionEnd:
         recv = self._upstream.recv_raw
