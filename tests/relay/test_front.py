@@ -137,3 +137,26 @@ async def test_the_client_takes_the_extensions_its_server_names() -> None:
     assert plain.waiting()  # unknown: taken to have more behind it, joined as before
     bare = AsgiClient.of({"type": "websocket"}, receive, send)
     assert bare.waiting()
+
+
+async def test_the_clients_lane_is_set_on_the_named_inbox_and_nowhere_else() -> None:
+    """`AsgiClient.lane` sets the inbox's `lane` and takes it back; without `INBOX`, a no-op."""
+
+    async def receive() -> dict[str, Any]:
+        return {}
+
+    async def send(message: Any) -> None:
+        return None
+
+    def lane(text: str, more: bool) -> None:
+        return None
+
+    inbox = Inbox[object](asyncio.get_running_loop())
+    named = AsgiClient.of({"type": "websocket", "extensions": {INBOX: inbox}}, receive, send)
+    named.lane(lane)
+    assert inbox.lane is lane
+    named.lane(None)
+    assert inbox.lane is None
+    plain = AsgiClient.of({"type": "websocket", "extensions": {}}, receive, send)
+    plain.lane(lane)  # the server reads nothing for a lane: every message is queued
+    assert plain.waiting()
