@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit simulator tools-example mcp-example backend-example bench bench-admission bench-guardrails clean
+.PHONY: help run test lint typecheck unit simulator tools-example mcp-example backend-example bench bench-admission bench-guardrails bench-upstream-leg clean
 
 help:
 	@echo "make run        start the relay against the bundled simulator on http://127.0.0.1:8000"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench      relay vs nginx vs direct benchmark (needs nginx; BENCH_ARGS=--quick for a smoke run)"
 	@echo "make bench-admission  handshake p50/p99: one relay, vs two behind nginx with Redis (needs nginx, redis-server)"
 	@echo "make bench-guardrails time added before the answer by the input guardrail (blocklist, webhook)"
+	@echo "make bench-upstream-leg the upstream leg alone: aiohttp (the product's) against picows"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +63,9 @@ $(VENV)/.installed-bench: pyproject.toml constraints.txt | $(BIN)/python
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-upstream-leg: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.upstream_leg $(BENCH_ARGS)
 
 bench-admission: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.admission $(BENCH_ARGS)
