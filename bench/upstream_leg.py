@@ -75,23 +75,28 @@ class Leg:
     def __init__(self) -> None:
         self.received = 0
         self.received_bytes = 0
-        self.waiters: list[tuple[bytes, asyncio.Future[bytes]]] = []
+        self.waiters: list[tuple[bytes, bytes, asyncio.Future[bytes]]] = []
 
     def arrived(self, frame: bytes) -> None:
         self.received += 1
         self.received_bytes += len(frame)
         if self.waiters:
-            for index, (head, future) in enumerate(self.waiters):
-                if frame.startswith(head):
+            for index, (head, part, future) in enumerate(self.waiters):
+                if frame.startswith(head) and part in frame:
                     del self.waiters[index]
                     if not future.done():
                         future.set_result(frame)
                     break
 
-    def wait_for(self, head: bytes) -> asyncio.Future[bytes]:
+    def wait_for(self, head: bytes, part: bytes = b"") -> asyncio.Future[bytes]:
+        """The next frame that starts with `head` and holds `part`."""
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self.waiters.append((head, future))
+        self.waiters.append((head, part, future))
         return future
+
+    def send(self, text: str, more: bool = False) -> None:
+        """Send one text frame now (`more`: another follows in this turn)."""
+        raise NotImplementedError
 
 
 class AiohttpLeg(Leg):
@@ -178,6 +183,15 @@ class PicowsLeg(Leg):
     async def close(self) -> None:
         self.transport.send_close()
         self.transport.disconnect()
+
+
+async def _upstream_count(leg: Leg) -> int:
+    """How many appends the upstream has counted on `leg`'s connection (its `__count__` echo)."""
+    # A probe's echo may still be on its way: the count's is the one with its item id.
+    answer = leg.wait_for(_CREATED, b'"id":"' + COUNT_ITEM_ID.encode() + b'"')
+    leg.send(probe_event(COUNT_ITEM_ID, COUNT_TEXT).decode())
+    echo = json.loads(await asyncio.wait_for(answer, _COUNT_TIMEOUT))
+    return int(echo["item"]["content"][0]["text"])
 
 
 def _rss_kib() -> int:
@@ -275,13 +289,7 @@ async def _child(client: str, port: int, args: argparse.Namespace) -> dict[str, 
 
     # flood: one connection sends appends as fast as the socket takes them
     flood = legs[1]
-    count = probe_event(COUNT_ITEM_ID, COUNT_TEXT).decode()
-    flood.send(count)  # the count so far: the mixed phase's appends
-    baseline = int(
-        json.loads(await asyncio.wait_for(flood.wait_for(_CREATED), 20))["item"]["content"][0][
-            "text"
-        ]
-    )
+    baseline = await _upstream_count(flood)  # the mixed phase's appends
     appends = 0
     user_0, system_0 = _cpu()
     ends = time.monotonic() + args.throughput_duration  # uvloop's clock moves only per turn
@@ -290,14 +298,7 @@ async def _child(client: str, port: int, args: argparse.Namespace) -> dict[str, 
             await flood.send_flow(append, index < 31)
         appends += 32
         await asyncio.sleep(0)  # a turn per batch, as the load generator's flood takes
-    answer = flood.wait_for(_CREATED)
-    flood.send(count)
-    counted = (
-        int(
-            json.loads(await asyncio.wait_for(answer, _COUNT_TIMEOUT))["item"]["content"][0]["text"]
-        )
-        - baseline
-    )
+    counted = await _upstream_count(flood) - baseline
     user_1, system_1 = _cpu()
     flood_cpu = ((user_1 - user_0) + (system_1 - system_0)) / appends * 1000
 

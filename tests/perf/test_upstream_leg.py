@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bench.upstream_leg import FIGURES, Leg, table
+from bench.upstream_leg import FIGURES, Leg, _upstream_count, table
 
 
 def _run(scale: float, counted: bool = True) -> dict[str, Any]:
@@ -46,3 +46,30 @@ async def test_a_waiter_gets_the_first_frame_with_its_head_and_every_frame_is_co
     assert await asyncio.wait_for(done, 1) == frames[1]
     assert (leg.received, leg.waiters) == (3, [])
     assert leg.received_bytes == sum(map(len, frames))
+
+
+async def test_a_waiter_can_ask_for_a_part_of_the_frame_too() -> None:
+    leg = Leg()
+    named = leg.wait_for(b'{"type":"x"', b'"id":"count"')
+    leg.arrived(b'{"type":"x","id":"p1"}')
+    leg.arrived(b'{"type":"x","id":"count"}')
+    assert await asyncio.wait_for(named, 1) == b'{"type":"x","id":"count"}'
+
+
+class _ScriptedLeg(Leg):
+    """Answers a `__count__` probe with a late probe echo, then the count's echo, in one turn."""
+
+    def send(self, text: str, more: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        late = (
+            b'{"type":"conversation.item.created","item":{"id":"p7","content":[{"text":"ping"}]}}'
+        )
+        count = (
+            b'{"type":"conversation.item.created","item":{"id":"count","content":[{"text":"42"}]}}'
+        )
+        loop.call_soon(self.arrived, late)
+        loop.call_soon(self.arrived, count)
+
+
+async def test_the_upstream_count_skips_a_probe_echo_that_comes_in_the_same_turn() -> None:
+    assert await _upstream_count(_ScriptedLeg()) == 42
