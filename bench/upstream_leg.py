@@ -55,7 +55,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.procstat import raise_nofile
+from bench.procstat import raise_nofile, tree_rss_kib
 from bench.protocol import COUNT_ITEM_ID, COUNT_TEXT, GA_PATH, append_event, probe_event
 from bench.targets import PROJECT_DIR, start_fake, stop
 
@@ -194,13 +194,6 @@ async def _upstream_count(leg: Leg) -> int:
     return int(echo["item"]["content"][0]["text"])
 
 
-def _rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def _cpu() -> tuple[float, float]:
     usage = resource.getrusage(resource.RUSAGE_SELF)  # microseconds, where os.times has ticks
     return usage.ru_utime, usage.ru_stime
@@ -222,27 +215,27 @@ async def _child(client: str, port: int, args: argparse.Namespace) -> dict[str, 
         await leg.close()
     gc.collect()
     await asyncio.sleep(0.5)
-    before = _rss_kib()
+    before = tree_rss_kib([os.getpid()])
     for _ in range(args.sessions):
         leg = make()
         await leg.open(url)
         legs.append(leg)
     gc.collect()
     await asyncio.sleep(1.0)
-    rss_per_session = (_rss_kib() - before) / args.sessions
+    rss_per_session = (tree_rss_kib([os.getpid()]) - before) / args.sessions
 
     # mixed: real-time appends and probes on every connection
     append = append_event().decode()
     probe = probe_event("p").decode()
     sent = 0
-    stop_at = [float("inf")]
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + args.warmup + args.duration
 
     async def ticker() -> None:
         nonlocal sent
-        loop = asyncio.get_running_loop()
         tick = 0
         next_at = loop.time()
-        while loop.time() < stop_at[0]:
+        while loop.time() < stop_at:
             probing = tick % _PROBE_EVERY == 0
             for leg in legs:
                 leg.send(append, probing)
@@ -253,8 +246,6 @@ async def _child(client: str, port: int, args: argparse.Namespace) -> dict[str, 
             next_at += _TICK
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 
-    loop = asyncio.get_running_loop()
-    stop_at[0] = loop.time() + args.warmup + args.duration
     task = loop.create_task(ticker())
     await asyncio.sleep(args.warmup)
     sent_0, received_0 = sent, sum(leg.received for leg in legs)

@@ -60,10 +60,6 @@ _NOT_JSON = Refuse("invalid_event", "The frame is not valid JSON.")
 # separators) write it: one of these heads, the base64 audio, then `"}`.
 _APPEND_COMPACT = '{"type":"input_audio_buffer.append","audio":"'
 _APPEND_SPACED = '{"type": "input_audio_buffer.append", "audio": "'
-_APPEND_OPENING = {
-    _APPEND_COMPACT: len(_APPEND_COMPACT) - 1,
-    _APPEND_SPACED: len(_APPEND_SPACED) - 1,
-}
 
 
 def plain_append(text: str) -> bool:
@@ -76,9 +72,9 @@ def plain_append(text: str) -> bool:
     of its cost. An append is most of what a client sends.
     """
     if text.startswith(_APPEND_COMPACT):
-        opening = _APPEND_OPENING[_APPEND_COMPACT]
+        opening = len(_APPEND_COMPACT) - 1  # where the audio's opening quote is
     elif text.startswith(_APPEND_SPACED):
-        opening = _APPEND_OPENING[_APPEND_SPACED]
+        opening = len(_APPEND_SPACED) - 1
     else:
         return False
     return text.endswith('"}') and text.rfind('"', 0, -2) == opening and "\\" not in text

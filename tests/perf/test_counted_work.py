@@ -97,6 +97,16 @@ def test_forwarding_an_audio_append_parses_once_and_serialises_nothing(
     assert (counted.loads, counted.dumps) == (1, 0)
 
 
+def test_a_plain_append_is_parsed_once_and_never_walked(
+    counted: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append in its plain form is proven by its text (`plain_append`): no shape walk."""
+    walks: list[object] = []
+    monkeypatch.setattr(client_module, "check_event", lambda *args: walks.append(args))
+    assert type(_policy().decide(APPEND)) is Forward
+    assert (counted.loads, counted.dumps, walks) == (1, 0, [])
+
+
 def test_forwarded_appends_reuse_one_decision_object(counted: Counter) -> None:
     """The Forward decision for a type is shared: no allocation per event."""
     core = _core()

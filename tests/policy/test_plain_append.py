@@ -11,12 +11,10 @@ from __future__ import annotations
 import base64
 import json
 
-import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import app.policy.client as client_module
 from app.policy import GA, PREVIEW, Dialect, Forward, Refuse, Rewrite
 from app.policy.client import plain_append
 from tests.policy.factories import make_policy
@@ -73,26 +71,6 @@ def test_an_escaped_append_still_goes_out_in_its_canonical_form() -> None:
     assert decision == Rewrite(
         "input_audio_buffer.append", '{"type":"input_audio_buffer.append","audio":"ABCD"}'
     )
-
-
-def test_a_plain_append_is_parsed_once_and_never_walked(monkeypatch: pytest.MonkeyPatch) -> None:
-    walks: list[str] = []
-    parses: list[str | bytes] = []
-    real_loads = orjson.loads
-
-    def loads(data: str | bytes) -> object:
-        parses.append(data)
-        return real_loads(data)
-
-    class CountingOrjson:
-        JSONDecodeError = orjson.JSONDecodeError
-        dumps = staticmethod(orjson.dumps)
-
-    CountingOrjson.loads = staticmethod(loads)  # type: ignore[attr-defined]
-    monkeypatch.setattr(client_module, "orjson", CountingOrjson)
-    monkeypatch.setattr(client_module, "check_event", lambda *a: walks.append("walk"))
-    make_policy(GA).decide(COMPACT + AUDIO + '"}')
-    assert (len(parses), walks) == (1, [])
 
 
 @FAST
