@@ -14,7 +14,7 @@ help:
 	@echo "make tools-example  the example tool server on 127.0.0.1:8100 (needs RELAY_TOOLS_SIGNING_SECRET)"
 	@echo "make mcp-example    the example MCP server on 127.0.0.1:8200/mcp"
 	@echo "make backend-example  the example backend minting client secrets on 127.0.0.1:8300 (needs EXAMPLE_BACKEND_TOKEN)"
-	@echo "make bench      relay vs nginx vs direct benchmark (needs nginx; BENCH_ARGS=--quick for a smoke run)"
+	@echo "make bench      relay vs nginx, the peers and direct (needs nginx and node; BENCH_ARGS=--quick for a smoke run)"
 	@echo "make bench-admission  handshake p50/p99: one relay, vs two behind nginx with Redis (needs nginx, redis-server)"
 	@echo "make bench-guardrails time added before the answer by the input guardrail (blocklist, webhook)"
 	@echo "make bench-upstream-leg the upstream leg alone: aiohttp (the product's) against picows"
@@ -61,7 +61,15 @@ $(VENV)/.installed-bench: pyproject.toml constraints.txt | $(BIN)/python
 	flock $(VENV)/.install-lock $(PIP) -e '.[bench]'
 	@touch $@ $(VENV)/.installed-run
 
-bench: $(VENV)/.installed-bench
+# The Node peer's `ws` (exact version in its package.json, no lockfile); skipped without
+# npm, and the benchmark then says so for the `node` target.
+NODE_PEER := bench/node_peer
+$(NODE_PEER)/node_modules/.installed: $(NODE_PEER)/package.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd $(NODE_PEER) && npm install --no-package-lock --no-audit --no-fund --silent && touch node_modules/.installed; \
+	else echo "npm not found: the benchmark's node target will not run"; fi
+
+bench: $(VENV)/.installed-bench $(NODE_PEER)/node_modules/.installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-upstream-leg: $(VENV)/.installed-bench
@@ -87,4 +95,4 @@ unit: $(VENV)/.installed-dev
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) .venv-sdk tests/sdk/node/node_modules test-artifacts .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov
+	rm -rf $(VENV) .venv-sdk tests/sdk/node/node_modules $(NODE_PEER)/node_modules test-artifacts .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = [
     "Check",
@@ -21,9 +20,9 @@ __all__ = [
 
 P99_LIMIT_MS = 50.0
 SATURATED_CORE = 0.90
-TARGETS = ("direct", "nginx", "peer", "relay", "granian")
+TARGETS = ("direct", "nginx", "peer", "node", "relay", "granian")
 # granian (the relay app on a compiled ASGI server) runs only when asked for: a measurement.
-DEFAULT_TARGETS = TARGETS[:4]
+DEFAULT_TARGETS = TARGETS[:5]
 
 Results = dict[str, dict[str, Any]]
 
@@ -35,12 +34,15 @@ class Row:
     ratio: float | None = None  # relay / nginx
     peer_ratio: float | None = None  # relay / peer
     server_ratio: float | None = None  # granian / relay: what a compiled server would change
+    node_ratio: float | None = None  # relay / node (the Node peer)
 
     def cells(self, targets: list[str]) -> list[str]:
         cells = [self.label, *(_fmt(self.values.get(t)) for t in targets)]
         cells.append(_fmt_ratio(self.ratio))
         if "peer" in targets:
             cells.append(_fmt_ratio(self.peer_ratio))
+        if "node" in targets:
+            cells.append(_fmt_ratio(self.node_ratio))
         if "granian" in targets:
             cells.append(_fmt_ratio(self.server_ratio))
         return cells
@@ -50,6 +52,7 @@ def ratio_columns(targets: list[str]) -> list[str]:
     return [
         "relay/nginx",
         *(["relay/peer"] if "peer" in targets else []),
+        *(["relay/node"] if "node" in targets else []),
         *(["granian/relay"] if "granian" in targets else []),
     ]
 
@@ -188,6 +191,7 @@ def build_rows(
                 _ratio(values) if ratio else None,
                 _ratio(values, "peer") if ratio else None,
                 _ratio(values, "relay", "granian") if ratio else None,
+                _ratio(values, "node") if ratio else None,
             )
         )
 
@@ -240,69 +244,70 @@ def _ok(value: bool | None) -> str | None:
     return None if value is None else ("ok" if value else "FAILED")
 
 
+# A bound on the relay's figure: at most `factor` x the reference's, plus `plus`.
+Bound = tuple[str, float, float]  # (reference target, factor, plus)
+
+
+def _bound_text(bound: Bound, relation: str) -> str:
+    reference, factor, plus = bound
+    if plus:
+        return f"{relation} {reference} + {plus:g} ms"
+    return f"{relation} {reference}" if factor == 1 else f"{relation} {factor:g}x {reference}"
+
+
 def build_checks(results: Results, session_counts: list[int]) -> list[Check]:
+    """The performance issue's targets, each against the references measured in this run.
+
+    Every bound of a check must hold for PASS; a check with a figure missing
+    (its target not run, or failed) is n/a."""
     ref = reference_sessions(session_counts)
     checks: list[Check] = []
 
-    def check(name: str, rule: str, relay: Any, nginx: Any, ok: Callable[[Any, Any], bool]) -> None:
-        if not isinstance(relay, int | float) or not isinstance(nginx, int | float):
-            checks.append(Check(name, rule, "n/a", f"relay {_fmt(relay)}, nginx {_fmt(nginx)}"))
-            return
-        ratio = _ratio({"relay": relay, "nginx": nginx})
-        detail = f"relay {_fmt(relay)}, nginx {_fmt(nginx)}"
-        if ratio is not None:
-            detail += f" ({_fmt_ratio(ratio)})"
-        checks.append(Check(name, rule, "PASS" if ok(relay, nginx) else "FAIL", detail))
+    def check(
+        name: str, figures: dict[str, Any], bounds: list[Bound], at_least: bool = False
+    ) -> None:
+        relation = ">=" if at_least else "<="
+        rule = "relay " + " and ".join(_bound_text(b, relation) for b in bounds)
+        relay = figures.get("relay")
+        parts = [f"relay {_fmt(relay)}"]
+        met: list[bool] = []
+        for reference, factor, plus in bounds:
+            value = figures.get(reference)
+            part = f"{reference} {_fmt(value)}"
+            if _number(relay) and _number(value):
+                ratio = _ratio({"relay": relay, reference: value}, reference)
+                if ratio is not None and not plus:
+                    part += f" ({_fmt_ratio(ratio)})"
+                limit = factor * float(value) + plus
+                met.append(float(relay) >= limit if at_least else float(relay) <= limit)
+            parts.append(part)
+        status = "n/a" if len(met) < len(bounds) else ("PASS" if all(met) else "FAIL")
+        checks.append(Check(name, rule, status, ", ".join(parts)))
 
-    def get(target: str, scenario: str, key: str) -> Any:
-        return results.get(target, {}).get(scenario, {}).get(key)
+    def scenario(name: str, key: str) -> dict[str, Any]:
+        return {t: results.get(t, {}).get(name, {}).get(key) for t in ("relay", "nginx", "peer")}
 
-    check(
-        "capacity",
-        "relay capacity >= nginx capacity",
-        capacity(results, "relay"),
-        capacity(results, "nginx"),
-        lambda r, n: r >= n,
-    )
+    def step(key: str) -> dict[str, Any]:
+        assert ref is not None
+        return {t: (_step(results, t, ref) or {}).get(key) for t in ("relay", "nginx", "peer")}
+
+    capacities = {t: capacity(results, t) for t in ("relay", "nginx")}
+    check("capacity", capacities, [("nginx", 1.0, 0.0)], at_least=True)
     if ref is not None:
-        relay_step, nginx_step = _step(results, "relay", ref), _step(results, "nginx", ref)
-        check(
-            f"p99 @{ref}",
-            "relay p99 <= nginx p99 + 2 ms",
-            (relay_step or {}).get("p99_ms"),
-            (nginx_step or {}).get("p99_ms"),
-            lambda r, n: r <= n + 2.0,
-        )
-    check(
-        "CPU per upstream append",
-        "relay <= 16x nginx",
-        get("relay", "upstream", "cpu_s_per_1k_appends"),
-        get("nginx", "upstream", "cpu_s_per_1k_appends"),
-        lambda r, n: r <= 16 * n,
-    )
-    check(
-        "CPU per 100 MB downstream",
-        "relay <= 2.5x nginx",
-        get("relay", "downstream", "cpu_s_per_100mb"),
-        get("nginx", "downstream", "cpu_s_per_100mb"),
-        lambda r, n: r <= 2.5 * n,
-    )
-    if ref is not None:
-        check(
-            f"CPU per event, mixed @{ref}",
-            "relay <= 2.5x nginx",
-            (_step(results, "relay", ref) or {}).get("cpu_s_per_1k_events"),
-            (_step(results, "nginx", ref) or {}).get("cpu_s_per_1k_events"),
-            lambda r, n: r <= 2.5 * n,
-        )
-    check(
-        "RSS per idle session",
-        "relay <= 2x nginx",
-        get("relay", "memory", "rss_kib_per_session"),
-        get("nginx", "memory", "rss_kib_per_session"),
-        lambda r, n: r <= 2 * n,
-    )
+        check(f"p99 @{ref}", step("p99_ms"), [("nginx", 1.0, 2.0)])
+        mixed = step("cpu_s_per_1k_events")
+        check(f"CPU per event, mixed @{ref}", mixed, [("peer", 0.75, 0.0), ("nginx", 2.5, 0.0)])
+    appends = scenario("upstream", "cpu_s_per_1k_appends")
+    check("CPU per upstream append", appends, [("peer", 0.75, 0.0)])
+    downstream = scenario("downstream", "cpu_s_per_100mb")
+    check("CPU per 100 MB downstream", downstream, [("nginx", 1.5, 0.0)])
+    memory = scenario("memory", "rss_kib_per_session")
+    check("RSS per idle session", memory, [("peer", 1.0, 0.0), ("nginx", 2.0, 0.0)])
     return checks
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def notes(results: Results) -> list[str]:

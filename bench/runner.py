@@ -1,6 +1,6 @@
 """The command line: run every scenario against each target, then report.
 
-python -m bench [--quick] [--targets direct,nginx,peer,relay[,granian]] [--sessions 10,50,100]
+python -m bench [--quick] [--targets direct,nginx,peer,node,relay[,granian]] [--sessions 10,50,100]
                 [--duration 10] [--strict]
 """
 
@@ -36,10 +36,13 @@ from bench.stable import instructions_status, wait_idle
 from bench.targets import (
     Started,
     find_nginx,
+    find_node_peer,
     nginx_version,
+    node_peer_versions,
     start_fake,
     start_granian,
     start_nginx,
+    start_node_peer,
     start_peer,
     start_relay,
     stop,
@@ -69,7 +72,7 @@ def _targets(text: str) -> list[str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark the relay against a direct connection, nginx and a peer relay.",
+        description="Benchmark the relay against a direct connection, nginx and two peer relays.",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: S in 10,50, short steps")
     parser.add_argument(
@@ -296,6 +299,9 @@ async def _run(
                         started = await start_nginx(nginx_binary, fake.port, target_core, workdir)
                     elif name == "peer":
                         started = await start_peer(fake.port, target_core, workdir)
+                    elif name == "node":
+                        node = find_node_peer()
+                        started = await start_node_peer(node, fake.port, target_core, workdir)
                     elif name == "granian":
                         started = await start_granian(fake.port, target_core, workdir)
                     else:
@@ -333,8 +339,9 @@ async def _run(
         f"machine: {info.arch}, {info.cpu_model}, {info.cpus} CPUs available",
         f"python: {info.python}, uvloop in the load generator: {_uses_uvloop()}",
         f"nginx: {nginx_version(nginx_binary) if nginx_binary else 'n/a'}",
+        *([f"node peer: {node_peer_versions()}"] if "node" in args.targets else []),
         f"cores: load generator {client_core}, fake upstream {fake_core}, "
-        f"nginx/relay {target_core}",
+        f"nginx/peers/relay {target_core}",
         f"latency: S in {','.join(map(str, args.sessions))}, {args.duration:g} s per step "
         f"(+{args.warmup:g} s warm-up), 50 appends/s and 10 probes/s per session",
         f"throughput: {args.throughput_duration:g} s each; downstream responses of "

@@ -1,4 +1,4 @@
-"""Starting and stopping the processes under test: the fake upstream, nginx, the relay.
+"""Starting and stopping the processes under test: the fake upstream, nginx, the peers, the relay.
 
 Every process listens on 127.0.0.1 only. nginx and the relay are pinned to
 the target core; the fake upstream shares the load generator's core unless
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import grp
+import json
 import os
 import pwd
 import shutil
@@ -31,9 +32,11 @@ __all__ = [
     "find_nginx",
     "free_port",
     "nginx_version",
+    "node_peer_versions",
     "start_fake",
     "start_granian",
     "start_nginx",
+    "start_node_peer",
     "start_peer",
     "start_relay",
     "stop",
@@ -41,6 +44,7 @@ __all__ = [
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
+NODE_PEER_DIR = BENCH_DIR / "node_peer"
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 _SCRUBBED_PREFIXES = ("RELAY_", "AZURE_", "OPENAI_")
 
@@ -105,13 +109,14 @@ async def start_fake(core: int | None, workdir: Path) -> Started:
     """The fake upstream in its own process; it reports its port on stdout."""
     log = workdir / "fake_upstream.log"
     command = [sys.executable, "-m", "bench.fake_upstream", "--host", "127.0.0.1", "--port", "0"]
-    process = subprocess.Popen(  # noqa: ASYNC220, S603 - a fast fork/exec of our own module
-        command,
-        cwd=PROJECT_DIR,
-        stdout=subprocess.PIPE,
-        stderr=log.open("wb"),
-        preexec_fn=_pin(core),
-    )
+    with log.open("wb") as stderr:  # the child keeps its own copy
+        process = subprocess.Popen(  # noqa: ASYNC220, S603 - a fast fork/exec of our own module
+            command,
+            cwd=PROJECT_DIR,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            preexec_fn=_pin(core),
+        )
     assert process.stdout is not None
     line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 20)
     if not line.startswith(b"LISTENING "):
@@ -140,7 +145,9 @@ async def start_relay(
     env = _relay_env(upstream_port, port, tools_file, extra_env)
     relay_dir = workdir / name
     relay_dir.mkdir(exist_ok=True)
-    return await _start_relay_process(name, ["-m", "app"], port, core, relay_dir, env, workdir)
+    return await _start_relay_process(
+        name, [sys.executable, "-m", "app"], port, core, relay_dir, env, workdir
+    )
 
 
 async def start_granian(upstream_port: int, core: int | None, workdir: Path) -> Started:
@@ -155,7 +162,15 @@ async def start_granian(upstream_port: int, core: int | None, workdir: Path) -> 
     relay_dir = workdir / "granian"
     relay_dir.mkdir(exist_ok=True)
     arguments = [
-        *("-m", "granian", "--interface", "asgi", "--factory", "app.main:create_app"),
+        *(
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--factory",
+            "app.main:create_app",
+        ),
         *("--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"),
         *("--workers", "1", "--runtime-threads", "1", "--log-level", "warning"),
         # Its cheapest per append of the four ways tried (default, st, rust tasks, both).
@@ -197,30 +212,71 @@ async def start_peer(upstream_port: int, core: int | None, workdir: Path) -> Sta
     """`python -m bench.peer`: the minimal aiohttp relay, pinned like the relay."""
     port = free_port()
     upstream = f"ws://127.0.0.1:{upstream_port}{GA_PATH}?model=bench"
-    arguments = ["-m", "bench.peer", "--port", str(port), "--upstream", upstream]
+    arguments = [sys.executable, "-m", "bench.peer", "--port", str(port), "--upstream", upstream]
     return await _start_relay_process("peer", arguments, port, core, PROJECT_DIR, None, workdir)
+
+
+def find_node_peer() -> str:
+    """The `node` binary for the Node peer; raises, saying how to get it, when it can't run."""
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError(
+            "node not found; install Node.js and npm (apt-get install -y nodejs npm), "
+            "then make bench, or run without the node target"
+        )
+    if not (NODE_PEER_DIR / "node_modules" / "ws" / "package.json").exists():
+        raise RuntimeError(
+            "the Node peer's ws package is not installed; make bench installs it "
+            "(npm install --no-package-lock in bench/node_peer)"
+        )
+    return node
+
+
+def node_peer_versions() -> str:
+    """`node` and `ws` versions, as the header gives them ("n/a" for what is missing)."""
+    node = shutil.which("node")
+    version = "n/a"
+    if node is not None:
+        done = subprocess.run(  # noqa: S603 - fixed argv
+            [node, "--version"], capture_output=True, text=True, check=False
+        )
+        version = done.stdout.strip() or "n/a"
+    ws = NODE_PEER_DIR / "node_modules" / "ws" / "package.json"
+    ws_version = json.loads(ws.read_text("utf-8"))["version"] if ws.exists() else "n/a"
+    return f"node {version}, ws {ws_version}"
+
+
+async def start_node_peer(
+    node: str, upstream_port: int, core: int | None, workdir: Path
+) -> Started:
+    """`node bench/node_peer/relay.mjs`: the minimal `ws` relay, pinned like the relay."""
+    port = free_port()
+    upstream = f"ws://127.0.0.1:{upstream_port}{GA_PATH}?model=bench"
+    command = [node, str(NODE_PEER_DIR / "relay.mjs"), "--port", str(port), "--upstream", upstream]
+    return await _start_relay_process("node", command, port, core, NODE_PEER_DIR, None, workdir)
 
 
 async def _start_relay_process(
     name: str,
-    arguments: list[str],
+    command: list[str],
     port: int,
     core: int | None,
     cwd: Path,
     env: dict[str, str] | None,
     workdir: Path,
 ) -> Started:
-    """`python <arguments>` pinned to `core`, serving `/realtime` on `port`, logged to
-    `<name>.log`; returns once it listens."""
+    """`command` pinned to `core`, serving `/realtime` on `port`, logged to `<name>.log`;
+    returns once it listens."""
     log = workdir / f"{name}.log"
-    process = subprocess.Popen(  # noqa: ASYNC220, S603 - a fast fork/exec of our own module
-        [sys.executable, *arguments],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-        preexec_fn=_pin(core),
-    )
+    with log.open("wb") as stderr:  # the child keeps its own copy
+        process = subprocess.Popen(  # noqa: ASYNC220, S603 - a fast fork/exec of our own program
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            preexec_fn=_pin(core),
+        )
     started = Started(name, process, port, "/realtime", log)
     await _wait_listening(started)
     started.pids = tuple(process_tree(process.pid))
@@ -269,13 +325,14 @@ async def start_nginx(binary: str, upstream_port: int, core: int | None, workdir
     conf.write_text(render_nginx_conf(upstream_port, port, core, prefix))
     log = prefix / "stderr.log"
     command = [binary, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
-    process = subprocess.Popen(  # noqa: ASYNC220, S603 - a fast fork/exec
-        [*command, "-g", "daemon off;"],
-        cwd=prefix,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-        preexec_fn=_pin(core),
-    )
+    with log.open("wb") as stderr:  # the child keeps its own copy
+        process = subprocess.Popen(  # noqa: ASYNC220, S603 - a fast fork/exec
+            [*command, "-g", "daemon off;"],
+            cwd=prefix,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            preexec_fn=_pin(core),
+        )
     started = Started("nginx", process, port, GA_PATH + "?model=bench", prefix / "error.log")
     await _wait_listening(started)
     for _ in range(100):  # the worker appears shortly after the master listens

@@ -10,8 +10,6 @@ The SDKs run as subprocesses in their own environments:
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -23,18 +21,8 @@ import pytest
 from app.simulator import Simulator
 from tests.e2e.harness import RunningRelay, make_settings, running_relay
 from tests.sdk.support import NODE_DIR, PREVIEW_VERSION, TOKEN, RelayFactory
-from tests.support.prerequisites import missing
+from tests.support.node_packages import node_with
 from tests.support.sdk_venv import sdk_venv_python
-
-INSTALL_TIMEOUT = 600
-
-
-def _run(command: list[str], cwd: Path) -> None:
-    done = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        command, cwd=cwd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False
-    )
-    if done.returncode != 0:
-        pytest.fail(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
 
 @pytest.fixture(scope="session")
@@ -49,14 +37,7 @@ def node_sdk() -> list[str]:
 
     Node 20 has the global `WebSocket` the SDK uses only behind `--experimental-websocket`.
     """
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        missing("Node.js (node and npm) is not installed")
-    package = json.loads((NODE_DIR / "package.json").read_text(encoding="utf-8"))
-    wanted = package["dependencies"]["openai"]
-    installed = NODE_DIR / "node_modules" / "openai" / "package.json"
-    if not installed.exists() or json.loads(installed.read_text("utf-8"))["version"] != wanted:
-        _run([npm, "install", "--no-package-lock", "--no-audit", "--no-fund"], NODE_DIR)
+    node = node_with(NODE_DIR, "openai")
     probe = [node, "-e", "process.stdout.write(typeof WebSocket)"]
     native = subprocess.run(probe, capture_output=True, text=True, check=False)  # noqa: S603
     return [node] if native.stdout == "function" else [node, "--experimental-websocket"]
