@@ -20,8 +20,9 @@ __all__ = [
 
 P99_LIMIT_MS = 50.0
 SATURATED_CORE = 0.90
-TARGETS = ("direct", "nginx", "peer", "node", "relay", "granian")
-# granian (the relay app on a compiled ASGI server) runs only when asked for: a measurement.
+TARGETS = ("direct", "nginx", "peer", "node", "relay", "floor", "granian")
+# `floor` (the relay with its policy taken out) and granian (the relay app on a compiled
+# ASGI server) run only when asked for: measurements, not ways to run the relay.
 DEFAULT_TARGETS = TARGETS[:5]
 
 Results = dict[str, dict[str, Any]]
@@ -35,6 +36,7 @@ class Row:
     peer_ratio: float | None = None  # relay / peer
     server_ratio: float | None = None  # granian / relay: what a compiled server would change
     node_ratio: float | None = None  # relay / node (the Node peer)
+    floor_ratio: float | None = None  # floor / peer: the relay's design with no policy
 
     def cells(self, targets: list[str]) -> list[str]:
         cells = [self.label, *(_fmt(self.values.get(t)) for t in targets)]
@@ -43,6 +45,8 @@ class Row:
             cells.append(_fmt_ratio(self.peer_ratio))
         if "node" in targets:
             cells.append(_fmt_ratio(self.node_ratio))
+        if "floor" in targets and "peer" in targets:
+            cells.append(_fmt_ratio(self.floor_ratio))
         if "granian" in targets:
             cells.append(_fmt_ratio(self.server_ratio))
         return cells
@@ -53,6 +57,7 @@ def ratio_columns(targets: list[str]) -> list[str]:
         "relay/nginx",
         *(["relay/peer"] if "peer" in targets else []),
         *(["relay/node"] if "node" in targets else []),
+        *(["floor/peer"] if "floor" in targets and "peer" in targets else []),
         *(["granian/relay"] if "granian" in targets else []),
     ]
 
@@ -192,6 +197,7 @@ def build_rows(
                 _ratio(values, "peer") if ratio else None,
                 _ratio(values, "relay", "granian") if ratio else None,
                 _ratio(values, "node") if ratio else None,
+                _ratio(values, "peer", "floor") if ratio else None,
             )
         )
 

@@ -1,6 +1,6 @@
 """The command line: run every scenario against each target, then report.
 
-python -m bench [--quick] [--targets direct,nginx,peer,node,relay[,granian]] [--sessions 10,50,100]
+python -m bench [--quick] [--targets direct,nginx,peer,node,relay[,floor,granian]] [--sessions 10,50,100]
                 [--duration 10] [--strict]
 """
 
@@ -40,6 +40,7 @@ from bench.targets import (
     nginx_version,
     node_peer_versions,
     start_fake,
+    start_floor,
     start_granian,
     start_nginx,
     start_node_peer,
@@ -79,8 +80,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--targets",
         type=_targets,
         default=list(report.DEFAULT_TARGETS),
-        help=f"a comma list of {', '.join(report.TARGETS)} (default: all but granian, "
-        "the relay app on a compiled ASGI server, run only as a measurement)",
+        help=f"a comma list of {', '.join(report.TARGETS)} (default: all but floor, the "
+        "relay with its policy taken out, and granian, the relay app on a compiled ASGI "
+        "server: each run only as a measurement)",
     )
     parser.add_argument(
         "--sessions", type=_int_list, help="latency steps (default 10,50,100,200,400)"
@@ -304,6 +306,8 @@ async def _run(
                         started = await start_node_peer(node, fake.port, target_core, workdir)
                     elif name == "granian":
                         started = await start_granian(fake.port, target_core, workdir)
+                    elif name == "floor":
+                        started = await start_floor(fake.port, target_core, workdir)
                     else:
                         started = await start_relay(
                             fake.port, target_core, workdir, args.tools_file

@@ -34,6 +34,7 @@ __all__ = [
     "nginx_version",
     "node_peer_versions",
     "start_fake",
+    "start_floor",
     "start_granian",
     "start_nginx",
     "start_node_peer",
@@ -148,6 +149,16 @@ async def start_relay(
     return await _start_relay_process(
         name, [sys.executable, "-m", "app"], port, core, relay_dir, env, workdir
     )
+
+
+async def start_floor(upstream_port: int, core: int | None, workdir: Path) -> Started:
+    """`python -m bench.floor`: the relay with its policy taken out, only as a measurement."""
+    port = free_port()
+    env = _relay_env(upstream_port, port, None, None)
+    floor_dir = workdir / "floor"
+    floor_dir.mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "bench.floor"]
+    return await _start_relay_process("floor", command, port, core, floor_dir, env, workdir)
 
 
 async def start_granian(upstream_port: int, core: int | None, workdir: Path) -> Started:

@@ -104,3 +104,17 @@ def test_a_check_whose_reference_was_not_run_is_not_applicable() -> None:
     assert checks["CPU per upstream append"].detail == "relay 1.00, peer n/a"
     assert checks["RSS per idle session"].status == "n/a"  # one of its two references
     assert checks["CPU per 100 MB downstream"].status == "PASS"  # nginx alone
+
+
+def test_the_floor_runs_only_when_named_and_is_shown_against_the_peer() -> None:
+    assert "floor" not in parse_args([]).targets
+    targets = parse_args(["--targets", "floor,relay,peer"]).targets
+    assert targets == ["peer", "relay", "floor"]
+    results = {
+        "peer": {"upstream": {"cpu_s_per_1k_appends": 0.02}},
+        "relay": {"upstream": {"cpu_s_per_1k_appends": 0.01}},
+        "floor": {"upstream": {"cpu_s_per_1k_appends": 0.005}},
+    }
+    rows = {row.label: row for row in build_rows(results, targets, [])}
+    assert rows["CPU s/1k appends (flood)"].cells(targets)[-2:] == ["0.50x", "0.25x"]
+    assert ratio_columns(targets) == ["relay/nginx", "relay/peer", "floor/peer"]
