@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from app.errors import CredentialUnavailableError, UpstreamUnavailable
 from app.net import is_loopback_host
@@ -33,6 +35,8 @@ _USER_AGENT = "azure-openai-realtime-relay"
 _FIRST_BACKOFF_SECONDS = 0.1
 _MAX_BACKOFF_SECONDS = 2.0
 _AUTH_LOG_INTERVAL_SECONDS = 60.0
+_NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+_NO_REQUEST = aiohttp.RequestInfo(URL(), "GET", _NO_HEADERS, URL())
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +163,30 @@ class Dialer:
             raise UpstreamUnavailable(502, "the upstream handshake failed") from None
         except (aiohttp.ClientError, OSError):
             raise _Retry(UpstreamUnavailable(502, "the upstream refused the connection")) from None
+        forget_handshake(ws)
         return UpstreamConnection(ws, options.ping_interval_seconds, options.ping_timeout_seconds)
+
+
+def forget_handshake(ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
+    """Let go of what aiohttp keeps of the upgrade for as long as the connection is open.
+
+    Its response holds the upgrade's parsed headers and the request's, the
+    upstream credential among them, and the connection's HTTP parser holds the
+    header lists of the last response it read, the 101: about 3 KiB per session,
+    and a copy of the api-key or token in every session's memory. Nothing reads
+    any of it once the upgrade is done: the frames go to the WebSocket reader,
+    and a lost connection is handled without the parser (private attributes in
+    aiohttp==3.14.5, which is pinned).
+    """
+    response = ws._response
+    response._cache.clear()  # the headers, as the `headers` property cached them
+    response._headers = _NO_HEADERS
+    response._raw_headers = ()
+    response._request_info = _NO_REQUEST
+    connection = response.connection
+    protocol = connection.protocol if connection is not None else None
+    if protocol is not None and protocol.upgraded:  # the HTTP parser is never used again
+        protocol._parser = None
 
 
 def _status_error(status: int, retry_after: str | None) -> Exception:

@@ -23,7 +23,10 @@ from tests.support.fake_upstream import FakeConnection, FakeUpstream
 
 @contextlib.asynccontextmanager
 async def dialed(
-    fake: FakeUpstream, ping_interval: float = 20.0, ping_timeout: float = 20.0
+    fake: FakeUpstream,
+    ping_interval: float = 20.0,
+    ping_timeout: float = 20.0,
+    api_key: str | None = None,
 ) -> AsyncIterator[UpstreamConnection]:
     options = UpstreamOptions(
         connect_timeout_seconds=5.0,
@@ -32,7 +35,7 @@ async def dialed(
         ping_timeout_seconds=ping_timeout,
         close_timeout_seconds=1.0,
     )
-    dialer = Dialer(build_target(fake.url, "d", None, GA), StaticCredential(None), options)
+    dialer = Dialer(build_target(fake.url, "d", None, GA), StaticCredential(api_key), options)
     await dialer.start()
     try:
         yield await dialer.open()
@@ -175,3 +178,63 @@ async def test_ready_is_false_while_the_upstream_reads_nothing_and_send_then_wai
             await done.wait()
         assert upstream.ready()
     assert got == [len(chunk)] * written + [4]
+
+
+async def test_an_open_connection_keeps_no_handshake_headers_nor_the_credential() -> None:
+    """Once upgraded, neither the 101's headers, the request's (the api-key among them)
+    nor the HTTP parser's last header lists stay in memory; the connection still works."""
+    key = "upstream-secret-key"
+
+    async def answer(conn: FakeConnection) -> None:
+        await conn.next_event()
+        await conn.send({"type": "conversation.item.created"})
+        await conn.ws.wait_closed()
+
+    async with (
+        FakeUpstream(answer, confirm_session=False) as fake,
+        dialed(fake, api_key=key) as upstream,
+    ):
+        response = upstream._ws._response
+        connection = response.connection
+        assert connection is not None
+        assert connection.protocol is not None
+        held = (dict(response.headers), response.raw_headers, dict(response.request_info.headers))
+        parser = connection.protocol._parser
+        await upstream.send('{"type":"conversation.item.create","item":{"id":"i1"}}')
+        async with asyncio.timeout(5):
+            echoed = orjson.loads(await upstream.recv() or "")
+    request = fake.connections[0].ws.request
+    assert request is not None
+    assert request.headers.get("api-key") == key  # it was sent
+    assert held == ({}, (), {})
+    assert parser is None
+    assert echoed["type"] == "conversation.item.created"
+
+
+async def test_frames_the_relay_reads_late_arrive_whole_and_in_order() -> None:
+    """An upstream far ahead of the reader pauses and resumes it; nothing is lost."""
+    count = 100
+    frames = [f'{{"type":"x","n":{n},"pad":"{"a" * 65_536}"}}' for n in range(count)]
+
+    async def flood(conn: FakeConnection) -> None:
+        for frame in frames:
+            await conn.ws.send(frame)
+        await conn.ws.wait_closed()
+
+    async with FakeUpstream(flood, confirm_session=False) as fake, dialed(fake) as upstream:
+        connection = upstream._ws._response.connection
+        assert connection is not None
+        protocol = connection.protocol
+        assert protocol is not None
+        paused = asyncio.Event()
+        pause = protocol.pause_reading
+
+        def pause_and_tell() -> None:  # a spy: aiohttp's own pause runs
+            pause()
+            paused.set()
+
+        protocol.pause_reading = pause_and_tell  # type: ignore[method-assign]
+        async with asyncio.timeout(10):
+            await paused.wait()  # the reader's buffer is full: reading stopped
+            got = [await upstream.recv() for _ in frames]
+    assert got == frames
