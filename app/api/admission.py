@@ -16,7 +16,8 @@ loopback hosts, so a remote page cannot drive a local demo relay.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, MutableMapping
+from typing import Any
 
 from fastapi import WebSocket
 
@@ -30,13 +31,14 @@ from app.auth import (
     origin_allowed,
     scope_query_credential,
 )
+from app.auth.carriers import QUERY_CREDENTIAL_KEY
 from app.auth.forwarded import FORWARDED_HOST_KEY
 from app.client_secrets import SECRET_PREFIX, secret_digest
 from app.errors import Refusal
 from app.net import host_of, is_loopback_host
 from app.runtime import Runtime
 
-__all__ = ["authenticate", "select_agent"]
+__all__ = ["authenticate", "forget_request", "select_agent"]
 
 _UNAUTHORIZED = "A valid relay token is required."
 
@@ -86,3 +88,18 @@ def _host_allowed(host: str | None, allowed: Collection[str], loopback_only: boo
     if loopback_only:
         return host is not None and is_loopback_host(host_of(host))
     return True
+
+
+def forget_request(scope: MutableMapping[str, Any]) -> None:
+    """Let go of the request once its session is open: nothing reads it again.
+
+    Its headers, the subprotocols it offered and the credential lifted from its
+    query (the client's token among them) would otherwise stay in memory for
+    the session's life, about 1 KiB per session. The lists are emptied in place:
+    Starlette's `WebSocket.headers` holds the same headers list.
+    """
+    for key in ("headers", "subprotocols"):
+        held = scope.get(key)
+        if isinstance(held, list):
+            held.clear()
+    scope.pop(QUERY_CREDENTIAL_KEY, None)

@@ -14,7 +14,7 @@ from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from app.agents.live import LiveAgent
-from app.api.admission import authenticate, select_agent
+from app.api.admission import authenticate, forget_request, select_agent
 from app.api.denial import deny
 from app.api.deps import get_runtime
 from app.auth import Caller
@@ -169,6 +169,7 @@ async def _serve(
             }
         },
     )
+    forget_request(websocket.scope)
     session = RelaySession(
         client,
         upstream,

@@ -8,13 +8,16 @@ from typing import Any
 
 import orjson
 import pytest
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from app.api.admission import forget_request
+from app.auth.carriers import QUERY_CREDENTIAL_KEY
 from app.simulator import Simulator
 from tests.e2e.harness import RunningRelay
 from tests.security.tokens import ALICE
-from tests.support.events import recv_event
+from tests.support.events import recv_event, recv_until, send_event, user_text
 
 
 async def _status(relay: RunningRelay, path: str = "/realtime", **kwargs: Any) -> int:
@@ -94,6 +97,63 @@ async def test_every_documented_token_carrier_is_accepted(
 ) -> None:
     """Bearer, api-key header, subprotocol and query parameters each authenticate."""
     assert await _status(relay, path, **kwargs) == 101
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs"),
+    [
+        pytest.param(
+            "/realtime", {"additional_headers": {"Authorization": f"Bearer {ALICE}"}}, id="bearer"
+        ),
+        pytest.param(
+            "/realtime",
+            {"subprotocols": ["realtime", f"openai-insecure-api-key.{ALICE}"]},
+            id="subprotocol",
+        ),
+        pytest.param(f"/realtime?access_token={ALICE}", {}, id="query-access-token"),
+    ],
+)
+async def test_an_open_session_keeps_neither_the_request_headers_nor_the_token(
+    relay: RunningRelay, path: str, kwargs: dict[str, Any]
+) -> None:
+    """Once the session is open its request is let go: the scope uvicorn keeps for the
+    connection holds no headers, offered subprotocols or token; the session still relays."""
+    async with connect(relay.ws_url(path), open_timeout=5, **kwargs) as ws:
+        assert (await recv_event(ws))["type"] == "session.created"
+        scopes: list[dict[str, Any]] = [
+            dict(protocol.scope)
+            for protocol in relay.server.server_state.connections
+            if isinstance(protocol, WebSocketsSansIOProtocol)
+        ]
+        kept = [(scope["headers"], scope["subprotocols"], repr(scope)) for scope in scopes]
+        await send_event(ws, user_text("still here"))
+        created, _ = await recv_until(ws, "conversation.item.created")
+    assert len(kept) == 1
+    headers, subprotocols, whole = kept[0]
+    assert (headers, subprotocols) == ([], [])
+    assert ALICE not in whole
+    assert created["item"]["content"][0]["text"] == "still here"
+
+
+def test_forgetting_a_request_empties_its_lists_in_place_and_drops_the_query_token() -> None:
+    """The lists are emptied, not replaced (Starlette's `Headers` holds the same list);
+    what is not a list is left as it is; the query credential is dropped."""
+    headers = [(b"authorization", f"Bearer {ALICE}".encode())]
+    scope: dict[str, Any] = {
+        "type": "websocket",
+        "headers": headers,
+        "subprotocols": ("realtime",),
+        QUERY_CREDENTIAL_KEY: ALICE,
+        "path": "/realtime",
+    }
+    forget_request(scope)
+    assert headers == []
+    assert scope == {
+        "type": "websocket",
+        "headers": [],
+        "subprotocols": ("realtime",),
+        "path": "/realtime",
+    }
 
 
 async def test_credential_subprotocol_is_never_echoed(relay: RunningRelay) -> None:
