@@ -95,7 +95,7 @@ def forget_request(scope: MutableMapping[str, Any]) -> None:
 
     Its headers, the subprotocols it offered and the credential lifted from its
     query (the client's token among them) would otherwise stay in memory for
-    the session's life, about 1 KiB per session. The lists are emptied in place:
+    the session's life, about 1.4 KiB per session. The lists are emptied in place:
     Starlette's `WebSocket.headers` holds the same headers list.
     """
     for key in ("headers", "subprotocols"):

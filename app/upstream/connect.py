@@ -172,7 +172,7 @@ def forget_handshake(ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
 
     Its response holds the upgrade's parsed headers and the request's, the
     upstream credential among them, and the connection's HTTP parser holds the
-    header lists of the last response it read, the 101: about 3 KiB per session,
+    header lists of the last response it read, the 101: about 2.7 KiB per session,
     and a copy of the api-key or token in every session's memory. Nothing reads
     any of it once the upgrade is done: the frames go to the WebSocket reader,
     and a lost connection is handled without the parser (private attributes in
